@@ -1,0 +1,80 @@
+import pytest
+import torch
+
+from minijepa.ijepa import IJEPA
+from minijepa.losses import ijepa_loss
+from minijepa.masks import MaskBatch
+from minijepa.predictor import Predictor
+from minijepa.vit import vit_tiny
+
+
+def small_model(**kw):
+    torch.manual_seed(0)
+    enc = vit_tiny(patch_size=8, image_size=32, depth=2, embed_dim=48, num_heads=3)
+    out_dim = kw.pop("out_dim", None)
+    pred = Predictor(enc.grid, enc.embed_dim, predictor_dim=24, depth=2, num_heads=3, out_dim=out_dim)
+    return IJEPA(enc, pred, **kw)
+
+
+def fixed_masks(b=2):
+    ctx = torch.tensor([[0, 1, 2, 4, 5, 6, 8]]).expand(b, 7)
+    tgt = torch.tensor([[[10, 11], [14, 15]]]).expand(b, 2, 2)
+    return MaskBatch(ctx, tgt, (4, 4))
+
+
+def test_forward_shapes_and_layernormed_targets():
+    model = small_model()
+    out = model(torch.randn(2, 3, 32, 32), fixed_masks())
+    assert out.predictions.shape == out.targets.shape == (2, 2, 2, 48)
+    assert out.context.shape == (2, 7, 48)
+    # Targets are layer-normed over channels: zero mean, unit variance per token.
+    torch.testing.assert_close(out.targets.mean(-1), torch.zeros(2, 2, 2), atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.targets.var(-1, unbiased=False), torch.ones(2, 2, 2), atol=1e-3, rtol=0)
+
+
+def test_gradients_reach_context_encoder_and_predictor_only():
+    model = small_model()
+    out = model(torch.randn(2, 3, 32, 32), fixed_masks())
+    out.loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.predictor.parameters())
+    ctx_grads = [p.grad for p in model.context_encoder.parameters()]
+    assert all(g is not None for g in ctx_grads) and sum(g.abs().sum() for g in ctx_grads) > 0
+    assert all(p.grad is None for p in model.target_encoder.parameters())
+    assert not out.targets.requires_grad
+
+
+def test_loss_zero_when_predictions_equal_targets():
+    t = torch.randn(2, 4, 3, 8)
+    assert ijepa_loss(t, t.clone()).item() == 0.0
+    assert ijepa_loss(t, t.clone(), "smooth_l1").item() == 0.0
+    assert ijepa_loss(t, t + 1).item() == pytest.approx(1.0)
+    assert ijepa_loss(t, t + 1, "smooth_l1").item() == pytest.approx(0.5)
+
+
+def test_ema_step_moves_target_towards_online():
+    model = small_model()
+    opt = torch.optim.SGD(model.context_encoder.parameters(), lr=1.0)
+    model(torch.randn(2, 3, 32, 32), fixed_masks()).loss.backward()
+    opt.step()
+    w_online = model.context_encoder.blocks[0].attn.qkv.weight
+    w_target = model.target_encoder.blocks[0].attn.qkv.weight
+    gap = (w_online - w_target).abs().sum()
+    model.update_target(0.5)
+    torch.testing.assert_close((w_online - w_target).abs().sum(), gap / 2)
+
+
+def test_pixel_targets():
+    model = small_model(target="pixels", out_dim=8 * 8 * 3)
+    out = model(torch.randn(2, 3, 32, 32), fixed_masks())
+    assert out.targets.shape == (2, 2, 2, 192)
+    with pytest.raises(ValueError, match="out_dim=48"):
+        small_model(target="pixels")
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="loss='l3'"):
+        small_model(loss="l3")
+    model = small_model()
+    bad = MaskBatch(torch.tensor([[0, 99]]), torch.tensor([[[1, 2]]]), (4, 4))
+    with pytest.raises(IndexError, match="out of range"):
+        model(torch.randn(1, 3, 32, 32), bad)
