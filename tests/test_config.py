@@ -1,0 +1,40 @@
+import pathlib
+
+import pytest
+
+from minijepa.config import Config, apply_overrides, config_from_dict, config_to_dict, load_config
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_load(path):
+    cfg = load_config(path)
+    assert isinstance(cfg, Config)
+    # Round trip: the saved (resolved) config gives back the same config.
+    assert config_from_dict(config_to_dict(cfg)) == cfg
+
+
+def test_overrides_and_types():
+    cfg = load_config(ROOT / "configs" / "cpu_default.yaml", ["optim.epochs=2", "optim.lr=3e-4", "masks.target_scale=[0.1, 0.2]"])
+    assert cfg.optim.epochs == 2 and cfg.optim.lr == 3e-4
+    assert cfg.masks.target_scale == (0.1, 0.2)
+    cfg = config_from_dict({"optim": {"lr": 1}})  # an int where a float is expected is fine
+    assert cfg.optim.lr == 1.0 and isinstance(cfg.optim.lr, float)
+
+
+def test_unknown_keys_and_wrong_types_name_the_key():
+    with pytest.raises(ValueError, match="unknown config key optim.lrr"):
+        config_from_dict({"optim": {"lrr": 1.0}})
+    with pytest.raises(ValueError, match="unknown config key modle"):
+        config_from_dict({"modle": {}})
+    with pytest.raises(ValueError, match="optim.epochs: expected an integer"):
+        config_from_dict({"optim": {"epochs": "ten"}})
+    with pytest.raises(ValueError, match=r"masks.target_scale: expected a list of 2"):
+        config_from_dict({"masks": {"target_scale": 0.2}})
+    with pytest.raises(ValueError, match="run.compile: expected true/false"):
+        config_from_dict({"run": {"compile": "yes"}})
+    with pytest.raises(ValueError, match="section.key"):
+        apply_overrides({}, ["epochs=3"])
+    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+        load_config("nope.yaml")
