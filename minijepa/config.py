@@ -97,7 +97,7 @@ class RunConfig:
     checkpoint_every: int = 100  # steps
     evaluate: bool = True  # linear probe / k-NN report at the end
     tensorboard: bool = False
-    collapse_std: float = 0.05  # warn when the mean per-dimension std of target features falls below this
+    collapse_std: float = 0.1  # warn when the spread of target tokens (evaluate.feature_std, 1 = healthy) falls below
 
 
 @dataclass
