@@ -1,0 +1,414 @@
+"""Data for I-JEPA: an embedded procedural dataset, the paper's only augmentation, real data sets, photos.
+
+I-JEPA learns without hand-crafted view augmentations: the only transform is a random resized crop
+(scale 0.3-1.0). What the model learns comes from masking, not from colour jitter or flips.
+
+So that the course runs on a laptop with nothing to download, :class:`ShapesDataset` draws its images
+in code: coloured shapes on textured backgrounds, with labels for probing what an encoder learned,
+loosely in the spirit of the paper's low-level tasks Clevr/Count and Clevr/Dist.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "normalize",
+    "denormalize",
+    "ShapesDataset",
+    "train_transform",
+    "eval_transform",
+    "build_dataset",
+    "DATASETS",
+    "PHOTO_NAMES",
+    "load_photos",
+    "load_photo",
+]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    # (3, 1, 1): broadcasts over (3, H, W) and (B, 3, H, W) alike.
+    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(3, 1, 1)
+    return mean, std
+
+
+def normalize(x: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) or (3, H, W) in [0, 1] -> ImageNet-normalized (zero mean, unit std per channel)."""
+    mean, std = _channel_stats(x)
+    return (x - mean) / std
+
+
+def denormalize(x: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`normalize`, clamped to [0, 1] so the result can be shown with imshow."""
+    mean, std = _channel_stats(x)
+    return (x * std + mean).clamp(0, 1)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The embedded dataset
+# ----------------------------------------------------------------------------------------------------
+
+# Sizes are fractions of the image side, so a seed draws the same scene at 32 px and at 224 px.
+# An object's size is its circumradius R: the radius of the smallest circle around its centre holding it.
+_LARGEST_R = (0.15, 0.27)  # the largest object (the one the shape/position/size labels describe)
+_OTHER_R = (0.065, 0.12)  # the 0-3 other objects, also at most 0.55 x the largest: always clearly smaller
+_GAP = 0.04  # free space between bounding circles, so every object stays a separate blob
+_MIDLINE_MARGIN = 0.05  # the largest object's centre keeps this far from the midlines: quadrant is never ambiguous
+_CANDIDATES = 64  # candidate positions tried for each small object (rejection sampling, vectorized)
+_NOISE_GRID = 5  # background noise: a 5 x 5 grid of random values, smoothly upsampled
+_STREAMS = {"train": 0, "test": 1}  # independent random streams for the two splits of one seed
+
+
+def _circle(x, y, r):
+    return torch.hypot(x, y) - r
+
+
+def _square(x, y, r):
+    return torch.maximum(x.abs(), y.abs()) - r / math.sqrt(2)  # half side = R / sqrt(2)
+
+
+def _triangle(x, y, r):
+    # Equilateral triangle = intersection of 3 half-planes at distance r/2 (the inradius) from the centre.
+    d = [x * math.cos(a) + y * math.sin(a) for a in (math.pi / 2, 7 * math.pi / 6, 11 * math.pi / 6)]
+    return torch.maximum(torch.maximum(d[0], d[1]), d[2]) - r / 2
+
+
+def _cross(x, y, r):
+    # Union (min) of two bars of half length L and half width 0.3 L, with sqrt(L^2 + w^2) = R.
+    half_len = r / math.sqrt(1 + 0.3**2)
+    half_wid = 0.3 * half_len
+    bar_h = torch.maximum(x.abs() - half_len, y.abs() - half_wid)
+    bar_v = torch.maximum(x.abs() - half_wid, y.abs() - half_len)
+    return torch.minimum(bar_h, bar_v)
+
+
+# Signed distance functions in pixels (negative inside). Coverage clamp(0.5 - sdf, 0, 1) anti-aliases
+# the edge over one pixel, so even a 32 px image shows clean shapes.
+_SHAPES = {"circle": _circle, "square": _square, "triangle": _triangle, "cross": _cross}
+
+
+def _hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """(...,) hue, saturation, value in [0, 1] -> (..., 3) RGB in [0, 1]."""
+    k = (torch.tensor([5.0, 3.0, 1.0], dtype=h.dtype) + h[..., None] * 6) % 6
+    return v[..., None] * (1 - s[..., None] * torch.clamp(torch.minimum(k, 4 - k), 0, 1))
+
+
+class _Uniforms:
+    """Hands out columns of a (B, n) table of uniforms, one row per image, in a fixed order."""
+
+    def __init__(self, u: torch.Tensor):
+        self.u, self.pos = u, 0
+
+    def take(self, *shape: int) -> torch.Tensor:  # (B, *shape)
+        n = math.prod(shape)
+        out = self.u[:, self.pos : self.pos + n].reshape(-1, *shape)
+        self.pos += n
+        return out
+
+
+class ShapesDataset(Dataset):
+    """1-4 coloured shapes on a textured background, drawn in code: the course's default data set.
+
+    Image i is a pure function of (seed, split, i): its random numbers come from its own stream
+    ``numpy.random.default_rng([seed, stream, i])`` and it consumes a fixed count of them, so it does
+    not depend on ``num_images`` nor on how images are batched; ``split="test"`` uses another stream,
+    so train and test never share an image. Objects never overlap (every object is a separate blob),
+    colours and backgrounds are random and independent of the labels.
+
+    Labels (``TASKS``), the spirit of Clevr/Count and Clevr/Dist: ``shape`` of the largest object
+    (circle, square, triangle, cross), ``count`` of objects (class c = c + 1 objects), ``position``
+    (quadrant of the largest object's centre: top-left, top-right, bottom-left, bottom-right) and
+    ``size`` of the largest object (small, medium, large circumradius). All roughly balanced.
+
+    Memory: all images are drawn at construction and kept as uint8, N * 3 * S * S bytes
+    (2048 images at 64 px: 25 MB; at 224 px: 308 MB).
+    """
+
+    TASKS = ("shape", "count", "position", "size")
+    CLASS_NAMES = {
+        "shape": tuple(_SHAPES),
+        "count": ("1", "2", "3", "4"),
+        "position": ("top-left", "top-right", "bottom-left", "bottom-right"),
+        "size": ("small", "medium", "large"),
+    }
+
+    def __init__(self, num_images: int = 2048, image_size: int = 64, seed: int = 0, task: str = "shape",
+                 transform=None, split: str = "train"):
+        if not 32 <= image_size <= 224:
+            raise ValueError(f"image_size must be between 32 and 224, got image_size={image_size}")
+        if num_images < 1 or seed < 0:
+            raise ValueError(f"need num_images >= 1 and seed >= 0, got {num_images} and {seed}")
+        if split not in _STREAMS:
+            raise ValueError(f"unknown split {split!r}, choose from {tuple(_STREAMS)}")
+        self.image_size, self.seed, self.split, self.transform = image_size, seed, split, transform
+        self.task = task
+        self.scenes = self._sample_scenes(torch.arange(num_images))
+        chunk = max(1, 2**20 // image_size**2)  # render ~1M pixels at a time to bound temporary memory
+        self.images = torch.cat([self._render(self.scenes, slice(i, i + chunk))[0]
+                                 for i in range(0, num_images, chunk)])  # (N, 3, S, S) uint8
+        lo, hi = _LARGEST_R
+        size_bin = ((self.scenes["radius"][:, 0] - lo) / (hi - lo) * 3).long().clamp(0, 2)
+        self.labels = {
+            "shape": self.scenes["shape"][:, 0].clone(),
+            "count": self.scenes["present"].sum(1) - 1,
+            "position": self.scenes["quadrant"].clone(),
+            "size": size_bin,
+        }  # task -> (N,) int64
+
+    @property
+    def task(self) -> str:
+        return self._task
+
+    @task.setter
+    def task(self, task: str):
+        self.num_classes(task)  # validates
+        self._task = task
+
+    @classmethod
+    def num_classes(cls, task: str) -> int:
+        if task not in cls.TASKS:
+            raise ValueError(f"unknown task {task!r}, choose from {cls.TASKS}")
+        return len(cls.CLASS_NAMES[task])
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Class names of the current task (like torchvision's ``dataset.classes``)."""
+        return self.CLASS_NAMES[self.task]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        image = self.images[i].float() / 255  # (3, S, S) in [0, 1]
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, int(self.labels[self.task][i])
+
+    def object_masks(self, i: int) -> torch.Tensor:
+        """(num_objects, S, S) coverage in [0, 1] of each object of image i, largest first (redrawn)."""
+        _, coverage, owner = self._render(self.scenes, slice(i, i + 1))
+        return coverage[owner[:, 1].argsort()]
+
+    # --- drawing ---------------------------------------------------------------------------------
+
+    def _sample_scenes(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        """All random choices, vectorized over images; positions and radii are fractions of the side."""
+        rows = [np.random.default_rng([self.seed, _STREAMS[self.split], int(i)]).random(512) for i in index]
+        u = _Uniforms(torch.from_numpy(np.stack(rows)))  # (B, 512) float64 in [0, 1)
+        B = len(index)
+        count = (u.take(1)[:, 0] * 4).long() + 1  # (B,) 1..4 objects
+        present = torch.arange(4) < count[:, None]  # (B, 4), slot 0 is the largest object
+        shape = (u.take(4) * len(_SHAPES)).long()  # (B, 4)
+        angle = u.take(4) * 2 * math.pi  # (B, 4)
+        radius = u.take(4)  # (B, 4) circumradius, slot 0 first, then the others relative to it
+        radius[:, 0] = _LARGEST_R[0] + radius[:, 0] * (_LARGEST_R[1] - _LARGEST_R[0])
+        other_max = torch.clamp(0.55 * radius[:, :1], max=_OTHER_R[1])  # (B, 1)
+        radius[:, 1:] = _OTHER_R[0] + radius[:, 1:] * (other_max - _OTHER_R[0])
+
+        # The largest object: pick a quadrant, then a centre inside it that keeps the object in the image.
+        quadrant = (u.take(1)[:, 0] * 4).long()  # (B,) 0 TL, 1 TR, 2 BL, 3 BR
+        side = torch.stack([quadrant % 2, quadrant // 2], 1)  # (B, 2) (x, y): 0 = left/top, 1 = right/bottom
+        r0 = radius[:, :1]  # (B, 1)
+        offset = r0 + u.take(2) * (0.5 - _MIDLINE_MARGIN - r0)  # distance from the nearest image edge
+        centre = torch.zeros(B, 4, 2, dtype=torch.float64)
+        centre[:, 0] = torch.where(side == 0, offset, 1 - offset)
+
+        # Smaller objects: the first of 64 random candidates clear of the objects already placed.
+        for j in range(1, 4):
+            rj = radius[:, j, None]  # (B, 1)
+            cand = rj[..., None] + u.take(_CANDIDATES, 2) * (1 - 2 * rj[..., None])  # (B, C, 2)
+            dist = (cand[:, :, None] - centre[:, None, :j]).norm(dim=-1)  # (B, C, j)
+            clear = dist - radius[:, None, :j] - rj[..., None] - _GAP  # (B, C, j), >= 0 is free
+            clear = torch.where(present[:, None, :j], clear, torch.inf).amin(-1)  # (B, C)
+            best = torch.where(clear >= 0, 0, 1).argmin(1)  # first free candidate, or 0 if none
+            best = torch.where(clear.amax(1) >= 0, best, clear.argmax(1))  # none free: the roomiest...
+            slack = clear.gather(1, best[:, None])[:, 0]  # ...shrunk to fit (very rare)
+            radius[:, j] = torch.where(slack < 0, (radius[:, j] + slack).clamp(min=0.5 * _OTHER_R[0]), radius[:, j])
+            centre[:, j] = cand[torch.arange(B), best]
+
+        # Colours: a background palette of one hue, objects in saturated, roughly complementary hues.
+        bg_hue = u.take(1)
+        hue = (bg_hue + 0.25 + 0.5 * u.take(4)) % 1  # (B, 4)
+        colour = _hsv_to_rgb(hue, 0.65 + 0.35 * u.take(4), 0.7 + 0.3 * u.take(4))  # (B, 4, 3)
+        palette = _hsv_to_rgb((bg_hue + 0.2 * u.take(2) - 0.1) % 1, 0.1 + 0.5 * u.take(2),
+                              torch.tensor([0.15, 0.5]) + 0.35 * u.take(2))  # (B, 2, 3) dark, light
+        return dict(count=count, present=present, shape=shape, angle=angle, radius=radius, centre=centre,
+                    quadrant=quadrant, colour=colour, palette=palette,
+                    stripes=u.take(4), noise=u.take(_NOISE_GRID, _NOISE_GRID))
+
+    def _render(self, scenes: dict[str, torch.Tensor], rows: slice):
+        """Draw images ``rows``: (B, 3, S, S) uint8, per-object coverage (n, S, S), owner (n, 2) = (image, slot)."""
+        sc = {k: v[rows] for k, v in scenes.items()}
+        B, S = len(sc["count"]), self.image_size
+        grid = (torch.arange(S, dtype=torch.float32) + 0.5) / S  # pixel centres as fractions of the side
+        gy, gx = grid.view(1, S, 1), grid.view(1, 1, S)  # (1, S, 1), (1, 1, S)
+
+        # Background: a texture t in [0, 1] (smooth noise blended with stripes) maps dark -> light colour.
+        st = sc["stripes"].float()  # (B, 4): frequency, orientation, phase, blend
+        noise = F.interpolate(sc["noise"].float()[:, None], size=(S, S), mode="bicubic", align_corners=True)[:, 0]
+        freq, theta = (1.5 + 4.5 * st[:, 0]).view(B, 1, 1), (math.pi * st[:, 1]).view(B, 1, 1)
+        stripes = 0.5 + 0.5 * torch.sin(2 * math.pi * (freq * (gx * theta.cos() + gy * theta.sin()) + st[:, 2, None, None]))
+        t = (st[:, 3, None, None] * noise + (1 - st[:, 3, None, None]) * stripes).clamp(0, 1)  # (B, S, S)
+        dark, light = sc["palette"].float().unbind(1)  # (B, 3) each
+        image = dark[:, :, None, None] + t[:, None] * (light - dark)[:, :, None, None]  # (B, 3, S, S)
+
+        # Objects: one coverage map per present object, computed shape by shape.
+        owner = sc["present"].nonzero()  # (n, 2) (image, slot)
+        b, j = owner.unbind(1)
+        cx, cy = (sc["centre"][b, j].float() * S).unbind(1)  # (n,) centre in pixels
+        r, a = (sc["radius"][b, j] * S).float().view(-1, 1, 1), sc["angle"][b, j].float().view(-1, 1, 1)
+        dx, dy = gx * S - cx.view(-1, 1, 1), gy * S - cy.view(-1, 1, 1)  # (n, S, S) offsets in pixels
+        x, y = a.cos() * dx + a.sin() * dy, -a.sin() * dx + a.cos() * dy  # rotated into the object's frame
+        sdf = torch.empty(len(owner), S, S)
+        for k, shape_sdf in enumerate(_SHAPES.values()):
+            sel = sc["shape"][b, j] == k
+            sdf[sel] = shape_sdf(x[sel], y[sel], r[sel])
+        coverage = (0.5 - sdf).clamp(0, 1)  # (n, S, S), anti-aliased over one pixel
+
+        # Objects never overlap, so compositing is a sum: image * (1 - alpha) + sum of colour * coverage.
+        alpha = torch.zeros(B, S, S).index_add_(0, b, coverage)
+        paint = torch.zeros(B, 3, S, S).index_add_(0, b, coverage[:, None] * sc["colour"][b, j].float()[:, :, None, None])
+        image = image * (1 - alpha[:, None]) + paint
+        return (image * 255).round().clamp(0, 255).to(torch.uint8), coverage, owner
+
+
+# --- transforms ------------------------------------------------------------------------------------
+
+
+def train_transform(image_size: int, crop_scale=(0.3, 1.0), normalize: bool = True):
+    """The paper's only augmentation: a random resized crop (scale 0.3-1.0), then ImageNet normalisation.
+
+    Works on tensors and PIL images. It draws from torch's global RNG, which DataLoader seeds per worker;
+    the training script uses :class:`minijepa.batches.SeededCrops` instead, whose crops are a pure function
+    of (seed, epoch, index), so runs resume exactly.
+    """
+    from torchvision.transforms import v2
+
+    steps = [v2.ToImage(), v2.RandomResizedCrop(image_size, scale=tuple(crop_scale), antialias=True),
+             v2.ToDtype(torch.float32, scale=True)]
+    if normalize:
+        steps.append(v2.Normalize(IMAGENET_MEAN, IMAGENET_STD))
+    return v2.Compose(steps)
+
+
+def eval_transform(image_size: int, normalize: bool = True):
+    """Resize the short side to ``image_size`` and centre-crop a square (no randomness)."""
+    from torchvision.transforms import v2
+
+    steps = [v2.ToImage(), v2.Resize(image_size, antialias=True), v2.CenterCrop(image_size),
+             v2.ToDtype(torch.float32, scale=True)]
+    if normalize:
+        steps.append(v2.Normalize(IMAGENET_MEAN, IMAGENET_STD))
+    return v2.Compose(steps)
+
+
+# --- real data sets, from disk only ----------------------------------------------------------------
+
+DATASETS = ("shapes", "imagefolder", "cifar10", "stl10")
+
+
+def _checked_loader(path: str):
+    """Open an image as RGB; an unreadable file is an error that names it (not a bare PIL traceback)."""
+    from PIL import Image
+
+    try:
+        with open(path, "rb") as f:
+            return Image.open(f).convert("RGB")
+    except Exception as e:  # PIL raises several types for broken files
+        raise OSError(f"cannot read image file {path}: {e}") from None
+
+
+def _split_folder(root: Path, split: str) -> Path:
+    """ImageFolder root: ``root/split`` if it exists (``val`` accepted for ``test``), else ``root`` itself."""
+    for name in ((split, "val") if split == "test" else (split,)):
+        if (root / name).is_dir():
+            return root / name
+    return root
+
+
+def build_dataset(name: str, root: str | None = None, split: str = "train", image_size: int = 64,
+                  transform=None, **kwargs):
+    """A data set by name; real data must already be on disk (never downloaded).
+
+    - ``shapes``: :class:`ShapesDataset` (``kwargs``: num_images, seed, task);
+    - ``imagefolder``: ``root/<class>/<image>``, or ``root/train/...`` and ``root/val/...`` per split;
+    - ``cifar10`` / ``stl10``: torchvision's files in ``root`` (as torchvision's download would leave them).
+    Items are ``(image, label)``; ``transform`` (default: :func:`eval_transform`) maps a PIL image to a tensor.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {DATASETS}")
+    if split not in ("train", "test"):
+        raise ValueError(f"unknown split {split!r}; choose train or test")
+    if name == "shapes":
+        return ShapesDataset(image_size=image_size, transform=transform, split=split, **kwargs)
+    if root is None:
+        raise ValueError(f"dataset {name!r} needs data.root, the folder that holds it")
+    root_path = Path(root).expanduser()
+    if not root_path.is_dir():
+        raise FileNotFoundError(f"data folder not found: {root_path} (for {name}: put the files there first; "
+                                f"nothing is downloaded)")
+    transform = transform if transform is not None else eval_transform(image_size)
+    import torchvision
+
+    if name == "imagefolder":
+        folder = _split_folder(root_path, split)
+        try:
+            return torchvision.datasets.ImageFolder(str(folder), transform=transform, loader=_checked_loader)
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"no images found in {folder}: expected {folder}/<class>/<image>.png|jpg ({e})") from None
+    try:
+        if name == "cifar10":
+            return torchvision.datasets.CIFAR10(str(root_path), train=split == "train", transform=transform, download=False)
+        return torchvision.datasets.STL10(str(root_path), split=split, transform=transform, download=False)
+    except RuntimeError as e:  # torchvision: "Dataset not found or corrupted. You can use download=True ..."
+        raise FileNotFoundError(
+            f"{name} files not found in {root_path}: download them once with torchvision "
+            f"(torchvision.datasets.{'CIFAR10' if name == 'cifar10' else 'STL10'}(root, download=True)) "
+            f"on a machine with internet; minijepa never downloads ({e})"
+        ) from None
+
+
+# --- real photographs for the course's figures ------------------------------------------------------
+
+_PHOTO_FILES = {"astronaut": "astronaut.png", "chelsea": "chelsea.png", "coffee": "coffee.png",
+                "rocket": "rocket.jpg", "motorcycle": "motorcycle_left.png"}  # files inside skimage/data/
+PHOTO_NAMES = tuple(_PHOTO_FILES)
+
+
+def load_photo(name: str, image_size: int | None = None) -> torch.Tensor:
+    """A real photograph bundled with scikit-image (no download): (3, H, W) float in [0, 1].
+
+    With ``image_size``, centre-cropped to a square and resized to image_size x image_size.
+    """
+    if name not in PHOTO_NAMES:
+        raise ValueError(f"unknown photo {name!r}; choose one of {PHOTO_NAMES}")
+    import skimage.data
+    import skimage.io
+
+    array = skimage.io.imread(Path(skimage.data.data_dir) / _PHOTO_FILES[name])[..., :3]  # (H, W, 3) uint8
+    image = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float() / 255  # (3, H, W)
+    if image_size is not None:
+        h, w = image.shape[1:]
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        image = image[:, top:top + side, left:left + side]
+        image = F.interpolate(image[None], size=(image_size, image_size), mode="bilinear",
+                              antialias=True, align_corners=False)[0].clamp(0, 1)
+    return image
+
+
+def load_photos(image_size: int | None = None, names=PHOTO_NAMES) -> dict[str, torch.Tensor]:
+    """Several photographs by name (see :func:`load_photo`)."""
+    return {name: load_photo(name, image_size) for name in names}
