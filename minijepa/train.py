@@ -252,6 +252,33 @@ def save_checkpoint(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
+def write_checkpoint(path: Path, ijepa: IJEPA, optimizer, step: int, steps_per_epoch: int, cfg: Config,
+                     env: "Distributed") -> None:
+    """Everything needed to continue exactly: weights, optimizer, step, every process's RNG states, config.
+
+    Collective under DDP (every process must call it): RNG states are gathered to rank 0, which writes.
+    """
+    states = [None] * env.world_size
+    if env.enabled:
+        dist.all_gather_object(states, rng_state(env.device))
+    else:
+        states = [rng_state(env.device)]
+    if env.is_main:
+        save_checkpoint(path, {
+            "model": ijepa.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "step": step,
+            "epoch": step // steps_per_epoch,
+            "batch_in_epoch": step % steps_per_epoch,  # the data order position (see minijepa.batches)
+            "rng": states,
+            "config": config_to_dict(cfg),
+            "world_size": env.world_size,
+            "grad_scaler": None,  # bf16 needs no loss scaling; kept for the record
+        })
+    if env.enabled:
+        dist.barrier()
+
+
 def load_checkpoint(path: Path, ijepa: IJEPA, optimizer, cfg: Config) -> dict:
     state = torch.load(path, map_location="cpu", weights_only=False)
     saved_model = state["config"]["model"]
@@ -367,27 +394,6 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = True, quiet: bool = F
                 raise RuntimeError("run.tensorboard=true needs the tensorboard package: pip install tensorboard") from e
             tb = SummaryWriter(out_dir / "tensorboard")
 
-    def checkpoint(at_step: int) -> None:
-        states = [None] * env.world_size
-        if env.enabled:
-            dist.all_gather_object(states, rng_state(env.device))
-        else:
-            states = [rng_state(env.device)]
-        if env.is_main:
-            save_checkpoint(ckpt_path, {
-                "model": ijepa.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "step": at_step,
-                "epoch": at_step // steps_per_epoch,
-                "batch_in_epoch": at_step % steps_per_epoch,
-                "rng": states,
-                "config": config_to_dict(cfg),
-                "world_size": env.world_size,
-                "grad_scaler": None,  # bf16 needs no loss scaling; kept for the record
-            })
-        if env.enabled:
-            dist.barrier()
-
     progress = None
     if env.is_main and not quiet:
         from tqdm.auto import tqdm
@@ -445,7 +451,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = True, quiet: bool = F
                 if progress is not None:
                     progress.update(1)
                 if step % cfg.run.checkpoint_every == 0 or step == stop_step:
-                    checkpoint(step)
+                    write_checkpoint(ckpt_path, ijepa, optimizer, step, steps_per_epoch, cfg, env)
                 if step >= stop_step:
                     break
     finally:
