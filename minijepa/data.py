@@ -300,7 +300,7 @@ def train_transform(image_size: int, crop_scale=(0.3, 1.0), normalize: bool = Tr
              v2.ToDtype(torch.float32, scale=True)]
     if normalize:
         steps.append(v2.Normalize(IMAGENET_MEAN, IMAGENET_STD))
-    return v2.Compose(steps)
+    return v2.Compose(steps + [v2.ToPureTensor()])  # a plain (3, S, S) tensor, not a tv_tensors.Image
 
 
 def eval_transform(image_size: int, normalize: bool = True):
@@ -311,7 +311,7 @@ def eval_transform(image_size: int, normalize: bool = True):
              v2.ToDtype(torch.float32, scale=True)]
     if normalize:
         steps.append(v2.Normalize(IMAGENET_MEAN, IMAGENET_STD))
-    return v2.Compose(steps)
+    return v2.Compose(steps + [v2.ToPureTensor()])  # a plain (3, S, S) tensor, not a tv_tensors.Image
 
 
 # --- real data sets, from disk only ----------------------------------------------------------------
@@ -331,10 +331,17 @@ def _checked_loader(path: str):
 
 
 def _split_folder(root: Path, split: str) -> Path:
-    """ImageFolder root: ``root/split`` if it exists (``val`` accepted for ``test``), else ``root`` itself."""
+    """ImageFolder root: ``root/split`` if it exists (``val`` accepted for ``test``).
+
+    A folder without split subfolders is the train split only: reusing it as the test split would
+    silently evaluate a probe on its own training images.
+    """
     for name in ((split, "val") if split == "test" else (split,)):
         if (root / name).is_dir():
             return root / name
+    if split == "test":
+        raise FileNotFoundError(f"no test split in {root}: expected {root / 'test'} (or {root / 'val'}) "
+                                f"next to {root / 'train'}, each holding <class>/<image> folders")
     return root
 
 
