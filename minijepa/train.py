@@ -308,6 +308,8 @@ def make_datasets(cfg: Config):
         to_tensor = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])  # crops come later
         train_set = data_lib.build_dataset(d.dataset, root=d.root, split="train", image_size=cfg.model.image_size,
                                            transform=to_tensor)
+        if cfg.run.evaluate:  # the end-of-run probe needs a test split: fail now, not after training
+            data_lib.build_dataset(d.dataset, root=d.root, split="test", image_size=cfg.model.image_size)
     return train_set
 
 
