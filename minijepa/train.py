@@ -433,7 +433,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = True, quiet: bool = F
                         "step": step, "epoch": epoch, "loss": loss.item(), "lr": hp.lr,
                         "weight_decay": hp.weight_decay, "momentum": hp.momentum,
                         "images_per_s": images_seen / max(now - last_time, 1e-9),
-                        "target_std": feature_std(tokens), "target_rank": effective_rank(pooled),
+                        "target_std": feature_std(tokens), "target_image_std": feature_std(pooled),
+                        "target_rank": effective_rank(pooled),
                     }
                     if result["grad_norm"] is not None:
                         record["grad_norm"] = float(result["grad_norm"])

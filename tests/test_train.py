@@ -57,7 +57,7 @@ def test_end_to_end_run_writes_checkpoint_metrics_and_report(tmp_path):
         assert (tmp_path / name).is_file(), name
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == list(range(2, 17, 2))
-    assert all(set(r) >= {"loss", "lr", "momentum", "images_per_s", "target_std", "target_rank"} for r in records)
+    assert all(set(r) >= {"loss", "lr", "momentum", "images_per_s", "target_std", "target_image_std", "target_rank"} for r in records)
     assert records[-1]["momentum"] > records[0]["momentum"]
     report = json.loads((tmp_path / "report.json").read_text())
     assert set(report["probes"]) == {"I-JEPA (target encoder)", "random init", "pixels"}
