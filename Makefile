@@ -6,9 +6,11 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 CONFIG ?= configs/cpu_default.yaml
+SUBMISSIONS ?= submissions
+GRADES      ?= grades
 OUT    ?= runs/cpu_default
 
-.PHONY: train test venv bench clean
+.PHONY: train test venv bench clean notebooks grade
 
 venv: $(STAMP)
 
@@ -24,9 +26,18 @@ train: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=300 notebooks/
+
+# Rebuild the course notebooks from tools/build_notebooks.py and execute them (outputs are committed).
+notebooks: $(STAMP)
+	$(BIN)/python tools/build_notebooks.py --execute
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf runs .pytest_cache
+
+# Grade students' exercise files (a folder/zip per student, or a folder of them): make grade SUBMISSIONS=path
+grade: $(STAMP)
+	$(BIN)/python -m minijepa.grade $(SUBMISSIONS) --out $(GRADES)

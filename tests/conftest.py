@@ -3,8 +3,9 @@ import os
 import pytest
 import torch
 
-# Deterministic and single-threaded enough to be reproducible on a 2-core CI machine.
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Under pytest-xdist each worker gets one thread, so two workers do not oversubscribe 2 cores
+# (oversubscribed OpenMP threads spin and slow everything down many times).
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, os.cpu_count() or 1))
 
 
 @pytest.fixture

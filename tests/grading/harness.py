@@ -1,0 +1,561 @@
+"""The grading harness: how the graded tests load a submission, call it, and report what happened.
+
+The submission is the folder named by the environment variable ``MINIJEPA_SUBMISSION`` (default: the
+repository's ``solutions/``, so that a plain ``pytest tests`` checks the reference answers). Its exercise
+files are loaded by path as modules of a private package (so ``exercises`` and ``solutions`` never shadow
+each other, and ``from .masks import gather_tokens`` works between exercise files), lazily, inside the
+first test that needs them: a file that does not import fails its own tests and nothing else.
+
+Safety nets, in the order they act:
+
+* static scan (:func:`minijepa.grade.scan_source`): a flagged file or function is not run;
+* the module's ``__builtins__`` have a guarded ``__import__`` (only torch, einops, numpy and a few standard
+  modules) and no ``open``/``exec``/``eval``/``compile``;
+* every call of a student function runs under a profiler hook that records calls into the reference
+  package (``minijepa``) or ``solutions/``, except the ones an exercise allows (the predictor may call
+  the reference Transformer blocks it is given); under the grader, with ``sys.stdout``/``sys.stderr``
+  replaced by a sink that fails the call past ``MINIJEPA_OUTPUT_MB``;
+* under the grader, after the last test of each exercise: the functions of the reference, of pytest and
+  pluggy, of the test modules, of ``torch``, ``torch.testing`` and ``torch.Tensor``, and the files next
+  to the submission must be unchanged since before any student code ran; otherwise that test fails as
+  tampering (and the grader scores the exercise zero).
+
+Under the grader (``minijepa.grade``) the results go over a pipe whose HMAC key the harness reads from an
+inherited file descriptor before any student code runs; with ``MINIJEPA_GRADING_REPORT=path`` they are
+written as JSON lines to ``path`` (used by tests/test_grader.py). Neither changes what the tests check.
+"""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import hashlib
+import hmac
+import importlib
+import importlib.abc
+import importlib.util
+import io
+import json
+import math
+import os
+import sys
+import types
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from minijepa import grade as rules
+
+HERE = Path(__file__).resolve().parent
+PACKAGE = __name__.rpartition(".")[0]  # "grading" (or "tests.grading" if tests/ becomes a package)
+REPOSITORY = HERE.parents[1]
+REFERENCE_DIR = Path(rules.__file__).resolve().parent
+
+
+def submission_dir() -> Path:
+    """The folder whose exercise files are graded: $MINIJEPA_SUBMISSION, else the repository's solutions/."""
+    chosen = os.environ.get("MINIJEPA_SUBMISSION")
+    return Path(chosen).resolve() if chosen else REPOSITORY / "solutions"
+
+
+class GradingFailure(AssertionError):
+    """A test failure with a category the grader understands (``not_implemented``, ``import``, ``memory``...).
+
+    Categories that make the grader score the whole exercise zero: ``static``, ``reference``, ``exit``,
+    ``memory``, ``tamper``.
+    """
+
+    def __init__(self, message: str, category: str = "failed"):
+        super().__init__(message)
+        self.category = category
+        raised.append(self)
+
+
+raised: list[GradingFailure] = []  # failures raised during the current test (read by conftest.py)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Loading the submission
+# ----------------------------------------------------------------------------------------------------------
+
+_REMOVED_BUILTINS = ("open", "exec", "eval", "compile", "breakpoint", "input", "exit", "quit", "help")
+_modules: dict[str, object] = {}  # exercise module -> module, or (message, category) when it failed
+
+
+def _guarded_builtins(package: str) -> dict:
+    guarded = dict(builtins.__dict__)
+    for name in _REMOVED_BUILTINS:
+        guarded.pop(name, None)
+    real_import = builtins.__import__
+
+    def __import__(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002
+        if level == 0:
+            problem = rules.allowed_import(name)
+            if problem:
+                raise ImportError(f"{name}: this exercise file {problem.split(': ', 1)[-1]}")
+            if name.partition(".")[0] == "exercises":  # the student's own files, wherever they are graded
+                name = package + name[len("exercises"):]
+        return real_import(name, globals, locals, fromlist, level)
+
+    guarded["__import__"] = __import__
+    return guarded
+
+
+class _SubmissionLoader(importlib.abc.Loader):
+    def __init__(self, path: Path, package: str):
+        self.path, self.package = path, package
+
+    def create_module(self, spec):
+        return None
+
+    def get_source(self, fullname: str) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        code = compile(self.path.read_bytes(), str(self.path), "exec", dont_inherit=True)
+        module.__dict__["__builtins__"] = _guarded_builtins(self.package)
+        exec(code, module.__dict__)
+
+
+class _SubmissionFinder(importlib.abc.MetaPathFinder):
+    """Serves ``<package>.<exercise module>`` from the submission folder, and nothing else."""
+
+    def __init__(self, package: str, directory: Path):
+        self.package, self.directory = package, directory
+
+    def find_spec(self, fullname, path=None, target=None):
+        head, _, name = fullname.rpartition(".")
+        if head != self.package:
+            return None
+        file = self.directory / f"{name}.py"
+        if name not in rules.EXERCISE_MODULES or not file.is_file():
+            return None
+        return importlib.util.spec_from_file_location(fullname, file, loader=_SubmissionLoader(file, self.package))
+
+
+def _package() -> tuple[str, Path]:
+    directory = submission_dir()
+    name = "_submission_" + hashlib.sha1(str(directory).encode()).hexdigest()[:12]
+    if name not in sys.modules:
+        package = types.ModuleType(name, f"the exercise files in {directory}")
+        package.__path__ = []  # submodules come only from _SubmissionFinder
+        package.__package__ = name
+        sys.modules[name] = package
+        sys.meta_path.insert(0, _SubmissionFinder(name, directory))
+    return name, directory
+
+
+_findings: dict[str, list] = {}
+
+
+def findings(module_name: str) -> list:
+    """Static-scan findings of one of the submission's files (cached)."""
+    if module_name not in _findings:
+        path = submission_dir() / f"{module_name}.py"
+        _findings[module_name] = rules.scan_source(path.read_bytes(), module_name) if path.is_file() else []
+    return _findings[module_name]
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    where = ""
+    tb = error.__traceback__
+    while tb is not None:  # the last frame inside the submission
+        if Path(tb.tb_frame.f_code.co_filename).parent == submission_dir():
+            where = f" (line {tb.tb_lineno})"
+        tb = tb.tb_next
+    return f"{type(error).__name__}{': ' + text[0][:200] if text else ''}{where}"
+
+
+def load(module_name: str) -> types.ModuleType:
+    """Import the submission's ``<module_name>.py`` (once per process); raise GradingFailure if impossible."""
+    cached = _modules.get(module_name)
+    if isinstance(cached, tuple):
+        raise GradingFailure(*cached)
+    if cached is not None:
+        return cached
+    package, directory = _package()
+    path = directory / f"{module_name}.py"
+    failure = None
+    if not path.is_file():
+        failure = (f"{module_name}.py was not submitted", "missing")
+    else:
+        whole_file = [f for f in findings(module_name) if f.function is None]
+        if whole_file:
+            failure = (f"{whole_file[0]}", "static")
+    if failure is None:
+        report({"event": "import", "module": module_name, "phase": "start"})
+        try:  # import-time code is student code too: same watch on the reference, output and memory
+            module = run_student_code(f"importing {module_name}.py", (), importlib.import_module, f"{package}.{module_name}")
+        except GradingFailure as error:
+            failure = (str(error), error.category)
+        except BaseException as error:  # noqa: BLE001 - any exception raised at import time
+            failure = (f"could not import {module_name}.py: {_describe(error)}", "import")
+        if failure is not None:
+            sys.modules.pop(f"{package}.{module_name}", None)
+        report({"event": "import", "module": module_name, "phase": "end", "ok": failure is None})
+    if failure is not None:
+        _modules[module_name] = failure
+        raise GradingFailure(*failure)
+    _modules[module_name] = module
+    return module
+
+
+def student(module_name: str, name: str, allow: tuple[str, ...] = ()):
+    """The submission's function ``name`` from ``<module_name>.py``, wrapped by :class:`Guarded`."""
+    module = load(module_name)
+    flagged = [f for f in findings(module_name) if f.function == name]
+    if flagged:
+        raise GradingFailure(str(flagged[0]), "static")
+    function = vars(module).get(name)
+    if function is None:
+        raise GradingFailure(f"{module_name}.py has no function {name}", "missing")
+    if not callable(function):
+        raise GradingFailure(f"{name} in {module_name}.py is not a function", "failed")
+    code = getattr(function, "__code__", None)
+    if code is not None and Path(code.co_filename).resolve().parent != submission_dir():
+        origin = Path(code.co_filename)
+        where = f"{origin.parent.name}/{origin.name}" if origin.parent.name in ("minijepa", "solutions") else str(origin)
+        raise GradingFailure(f"{name} is not defined in your exercise files (it is {where}: {code.co_name})", "reference")
+    return Guarded(function, name, allow)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Calling student code
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _forbidden_prefixes() -> tuple[str, ...]:
+    prefixes = [str(REFERENCE_DIR) + os.sep]
+    solutions = (REPOSITORY / "solutions").resolve()
+    if solutions != submission_dir():
+        prefixes.append(str(solutions) + os.sep)
+    return tuple(prefixes)
+
+
+class _ReferenceWatch:
+    """Profiler hook: remembers the first entry into the reference (or solutions/) from student code.
+
+    An entry is a call of reference code whose nearest caller that is reference or student code (looking
+    through library frames such as torch's ``Module.__call__``) is student code, or no such caller at all
+    (the "student function" is a reference function). Entries named in ``allow`` ("vit.py:forward") are
+    fine, and so is everything the reference calls from there.
+    """
+
+    def __init__(self, allow: tuple[str, ...]):
+        self.allow = set(allow)
+        self.prefixes = _forbidden_prefixes()
+        self.student = str(submission_dir()) + os.sep
+        self.harness = str(HERE) + os.sep  # e.g. the guarded __import__, which asks minijepa.grade
+        self.violation: str | None = None
+        self.tampered = False
+
+    def hook(self, frame, event, arg):
+        if event != "call" or self.violation is not None:
+            return
+        code = frame.f_code
+        if not code.co_filename.startswith(self.prefixes):
+            return
+        caller = frame.f_back
+        while caller is not None:
+            filename = caller.f_code.co_filename
+            if filename.startswith(self.prefixes) or filename.startswith(self.harness):
+                return  # called by the reference itself (only its entry is judged), or by the harness
+            if filename.startswith(self.student):
+                break
+            caller = caller.f_back
+        if f"{os.path.basename(code.co_filename)}:{code.co_name}" not in self.allow:
+            where = Path(code.co_filename)
+            self.violation = f"{where.parent.name}/{where.name}: {getattr(code, 'co_qualname', code.co_name)}"
+
+    def __enter__(self):
+        self.previous = sys.getprofile()
+        self.installed = self.hook  # one bound-method object, to recognise it afterwards
+        sys.setprofile(self.installed)
+        return self
+
+    def __exit__(self, *exc):
+        self.tampered = sys.getprofile() is not self.installed
+        sys.setprofile(self.previous)
+        return False
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    text = str(error).lower()
+    return isinstance(error, MemoryError) or (
+        isinstance(error, RuntimeError)
+        and any(s in text for s in ("can't allocate memory", "not enough memory", "out of memory", "cannot allocate"))
+    )
+
+
+class OutputLimit(BaseException):
+    """Raised into student code that prints more than the grader allows."""
+
+
+class _CappedOutput(io.TextIOBase):
+    """Stands in for sys.stdout / sys.stderr during student calls under the grader: counts, discards, and
+    raises OutputLimit past the limit (so a print flood fails its exercise instead of filling the disk)."""
+
+    def __init__(self, limit: int):
+        self.limit, self.count = limit, 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text) -> int:
+        self.count += len(text)
+        if self.count > self.limit:
+            raise OutputLimit(f"printed more than {self.limit // 2**20} MB")
+        return len(text)
+
+
+def _output_limit() -> int | None:
+    value = os.environ.get("MINIJEPA_OUTPUT_MB")
+    return int(float(value) * 2**20) if value and channel().grader else None
+
+
+def run_student_code(name: str, allow: tuple[str, ...], function, *args, **kwargs):
+    """``function(*args, **kwargs)`` (student code) with calls into the reference watched and, under the
+    grader, output capped; special failures become GradingFailures with clear messages and categories."""
+    watch = _ReferenceWatch(allow)
+    limit = _output_limit()
+    saved = sys.stdout, sys.stderr
+    sink = _CappedOutput(limit) if limit else None
+    if sink is not None:
+        sys.stdout = sys.stderr = sink
+    try:
+        with watch:
+            result = function(*args, **kwargs)
+    except BaseException as error:  # noqa: BLE001
+        _verdict(name, watch)
+        translated = _translate(name, error)
+        if translated is error:
+            raise
+        raise translated from None
+    finally:
+        sys.stdout, sys.stderr = saved
+    _verdict(name, watch)
+    if sink is not None and sink.count > sink.limit:  # the student caught OutputLimit and went on
+        raise _translate(name, OutputLimit())
+    return result
+
+
+def _verdict(name: str, watch: _ReferenceWatch) -> None:
+    if watch.violation:
+        raise GradingFailure(f"{name} calls the reference implementation ({watch.violation}): write your own", "reference")
+    if watch.tampered:
+        raise GradingFailure(f"{name} changed the profiler", "tamper")
+
+
+def _translate(name: str, error: BaseException) -> BaseException:
+    if isinstance(error, NotImplementedError):
+        return GradingFailure(f"{name} is not implemented yet", "not_implemented")
+    if _out_of_memory(error):
+        limit = os.environ.get("MINIJEPA_MEMORY_MB")
+        return GradingFailure(f"{name} ran out of memory{f' (limit {limit} MB)' if limit else ''}", "memory")
+    if isinstance(error, OutputLimit) or (isinstance(error, OSError) and error.errno == errno.EFBIG):
+        mb = os.environ.get("MINIJEPA_OUTPUT_MB", "?")
+        return GradingFailure(f"{name} printed more than {mb} MB (the grader's limit)", "output")
+    if isinstance(error, SystemExit):
+        return GradingFailure(f"{name} raised SystemExit (sys.exit is not allowed in exercises)", "exit")
+    if not isinstance(error, Exception):  # KeyboardInterrupt, GeneratorExit, pytest's outcome exceptions
+        return GradingFailure(f"{name} raised {type(error).__name__} (not allowed in exercises)", "exit")
+    return error
+
+
+class Guarded:
+    """A student function, called through :func:`run_student_code`."""
+
+    def __init__(self, function, name: str, allow: tuple[str, ...] = ()):
+        self.function, self.name, self.allow = function, name, tuple(allow)
+
+    def __call__(self, *args, **kwargs):
+        return run_student_code(self.name, self.allow, self.function, *args, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Helpers for the tests
+# ----------------------------------------------------------------------------------------------------------
+
+
+def fail(message: str) -> None:
+    raise GradingFailure(message)
+
+
+def tensor(value, what: str = "the result") -> torch.Tensor:
+    """``value`` as a detached copy, if it is exactly a torch.Tensor (subclasses could fake comparisons)."""
+    if type(value) is not torch.Tensor and type(value) is not nn.Parameter:
+        fail(f"{what} should be a torch.Tensor, got {type(value).__name__}")
+    return value.detach().clone()
+
+
+def number(value, what: str = "the result") -> float:
+    """``value`` as a Python float (a float, an int or a 0-dim tensor are accepted)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, torch.Tensor)):
+        fail(f"{what} should be a number, got {type(value).__name__}")
+    if isinstance(value, torch.Tensor):
+        value = tensor(value, what)
+        if value.numel() != 1:
+            fail(f"{what} should be a single number, got a tensor of shape {tuple(value.shape)}")
+        return float(value.item())
+    return float(value)
+
+
+def assert_close(actual, expected: torch.Tensor, what: str = "the result", atol: float = 1e-5, rtol: float = 1e-4):
+    """Same shape and dtype kind as ``expected``, values within atol + rtol * |expected|."""
+    actual = tensor(actual, what)
+    if tuple(actual.shape) != tuple(expected.shape):
+        fail(f"{what} has shape {tuple(actual.shape)}, expected {tuple(expected.shape)}")
+    if actual.is_floating_point() != expected.is_floating_point():
+        fail(f"{what} has dtype {actual.dtype}, expected {expected.dtype}")
+    a, e = actual.double(), expected.detach().double()
+    if not torch.isfinite(a).all():
+        fail(f"{what} contains NaN or infinite values")
+    bad = (a - e).abs() > atol + rtol * e.abs()
+    if bad.any():
+        worst = (a - e).abs().max().item()
+        fail(f"{what} differs from the reference at {int(bad.sum())} of {bad.numel()} entries (max difference {worst:.3g})")
+
+
+def assert_number(actual, expected: float, what: str = "the result", tol: float = 1e-9):
+    value = number(actual, what)
+    if not math.isfinite(value) or abs(value - expected) > tol * max(1.0, abs(expected)):
+        fail(f"{what} is {value!r}, expected {expected!r}")
+
+
+def build(factory, seed: int = 0):
+    """``factory()`` with the global random state seeded with ``seed`` and restored afterwards (module
+    constructors draw their initial weights from it; the tests must not disturb other tests' randomness)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return factory()
+
+
+class StandIn(nn.Module):
+    """The weights of a reference module without its forward: the student computes the forward."""
+
+    def __init__(self, **parts):
+        super().__init__()
+        for key, value in parts.items():
+            setattr(self, key, value)
+
+    def forward(self, *args, **kwargs):
+        raise GradingFailure("this module is given for its weights only: compute its forward yourself", "failed")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Integrity checks
+# ----------------------------------------------------------------------------------------------------------
+
+_WATCHED_EXACT = {"torch", "torch.nn.functional", "torch.nn.modules.module", "builtins", "math"}
+_WATCHED_PREFIXES = ("minijepa", "_pytest", "pytest", "pluggy", "torch.testing", PACKAGE + ".")
+_VOLATILE = {("_pytest.assertion.util", "_reprcompare"), ("_pytest.assertion.util", "_assertion_pass")}
+
+
+def _watched(name: str) -> bool:
+    return name in _WATCHED_EXACT or name.startswith(_WATCHED_PREFIXES) or name == PACKAGE
+
+
+def code_snapshot() -> dict:
+    """Identity of every function, class and module reachable from the watched modules."""
+    state = {}
+    for name, module in list(sys.modules.items()):
+        if module is None or not _watched(name):
+            continue
+        for key, value in list(vars(module).items()):
+            if (name, key) in _VOLATILE or not (callable(value) or isinstance(value, types.ModuleType)):
+                continue
+            state[(name, key)] = id(value)
+            code = getattr(value, "__code__", None)
+            if code is not None:
+                state[(name, key, "__code__")] = id(code)
+            if isinstance(value, type) and getattr(value, "__module__", None) == name:
+                for attr, member in list(vars(value).items()):
+                    if callable(member) or isinstance(member, (staticmethod, classmethod, property)):
+                        state[(name, key, attr)] = id(member)
+    for cls in (torch.Tensor, torch._C.TensorBase, nn.Module):
+        for attr, member in list(vars(cls).items()):
+            state[("class", cls.__qualname__, attr)] = id(member)
+    return state
+
+
+def code_changes(before: dict, after: dict) -> list[str]:
+    missing = object()
+    return [".".join(str(k) for k in key) for key, value in before.items() if after.get(key, missing) != value]
+
+
+def files_snapshot(root: Path) -> dict[str, str]:
+    """Hashes of the files of a grading sandbox outside the submission's folder and its scratch space."""
+    skip = {"submission", "home", "tmp", "output.log"}
+    state = {}
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if relative.parts[0] in skip or "__pycache__" in relative.parts or path.is_dir():
+            continue
+        try:
+            state[str(relative)] = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            state[str(relative)] = "unreadable"
+    return state
+
+
+def file_changes(before: dict, after: dict) -> list[str]:
+    changed = [k for k in before if after.get(k) != before[k]]
+    return changed + [k for k in after if k not in before]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Reporting
+# ----------------------------------------------------------------------------------------------------------
+
+
+class _Channel:
+    """Where results go: the grader's signed pipe, a JSON-lines file, or nowhere."""
+
+    def __init__(self):
+        self.key: bytes | None = None
+        self.fd: int | None = None
+        self.file = None
+        fds = os.environ.pop("MINIJEPA_GRADER_FDS", None)
+        if fds:
+            key_fd, self.fd = (int(v) for v in fds.split(","))
+            key = b""
+            while len(key) < 32:
+                chunk = os.read(key_fd, 32 - len(key))
+                if not chunk:
+                    break
+                key += chunk
+            os.close(key_fd)
+            self.key = key
+        elif os.environ.get("MINIJEPA_GRADING_REPORT"):
+            self.file = open(os.environ["MINIJEPA_GRADING_REPORT"], "a", encoding="utf-8")  # noqa: SIM115
+
+    @property
+    def grader(self) -> bool:
+        return self.key is not None
+
+    def send(self, record: dict) -> None:
+        payload = json.dumps(record, default=str)
+        if self.key is not None:
+            tag = hmac.new(self.key, payload.encode(), hashlib.sha256).hexdigest()
+            data = f"{tag} {payload}\n".encode()
+            while data:
+                data = data[os.write(self.fd, data):]
+        elif self.file is not None:
+            self.file.write(payload + "\n")
+            self.file.flush()
+
+
+_channel: _Channel | None = None
+
+
+def channel() -> _Channel:
+    global _channel
+    if _channel is None:
+        _channel = _Channel()
+    return _channel
+
+
+def report(record: dict) -> None:
+    channel().send(record)
