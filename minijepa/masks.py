@@ -565,7 +565,7 @@ class RasterizedMasks(MaskSampler):
             raise ValueError(f"grid={grid!r}: RasterizedMasks needs an even number of rows and columns")
 
     def _sample(self, batch_size: int, generator: torch.Generator) -> MaskBatch:
-        (H, W), h, w = self.grid, self.grid[0] // 2, self.grid[1] // 2
+        W, h, w = self.grid[1], self.grid[0] // 2, self.grid[1] // 2
         top, left = torch.tensor([0, 0, h, h]), torch.tensor([0, w, 0, w])  # quadrants TL, TR, BL, BR
         quadrants = _block_indices(top, left, h, w, W)  # (4, N/4)
         others = torch.tensor([[o for o in range(4) if o != q] for q in range(4)])  # (4, 3)

@@ -66,7 +66,9 @@ def probe_encoders(sources: dict, train_x, train_y: dict, test_x, test_y: dict, 
     return results
 
 
-def write_report(cfg: Config, ijepa: IJEPA, out_dir: Path, mask_sampler, quiet: bool = False) -> dict:
+def write_report(cfg: Config, ijepa: IJEPA, random_encoder: VisionTransformer, out_dir: Path, mask_sampler,
+                 quiet: bool = False) -> dict:
+    """``random_encoder``: the same architecture with untrained weights, the probes' baseline."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,11 +80,7 @@ def write_report(cfg: Config, ijepa: IJEPA, out_dir: Path, mask_sampler, quiet: 
     device = next(ijepa.parameters()).device
     train_x, train_y, test_x, test_y = probe_sets(cfg)
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.run.seed + 12345)
-        from .train import build_encoder
-
-        random_encoder: VisionTransformer = build_encoder(cfg).to(device)
+    random_encoder = random_encoder.to(device)
     sources = {
         "I-JEPA (target encoder)": lambda x: extract_features(ijepa.target_encoder, x),
         "random init": lambda x: extract_features(random_encoder, x),

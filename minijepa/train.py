@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import random
 import sys
@@ -32,7 +31,7 @@ import yaml
 
 from . import data as data_lib
 from .batches import GlobalBatchSampler, MaskingCollator, SeededCrops, mix_seed
-from .config import Config, config_from_dict, config_to_dict, load_config
+from .config import Config, config_to_dict, load_config
 from .ema import momentum_schedule
 from .evaluate import effective_rank, feature_std
 from .ijepa import IJEPA
@@ -471,7 +470,10 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = True, quiet: bool = F
         if cfg.run.evaluate:
             from .report import write_report
 
-            summary["report"] = write_report(cfg, ijepa, out_dir, mask_sampler, quiet=quiet)
+            with torch.random.fork_rng(devices=[]):  # the baseline must not disturb the run's RNG
+                torch.manual_seed(cfg.run.seed + 12345)
+                random_encoder = build_encoder(cfg)
+            summary["report"] = write_report(cfg, ijepa, random_encoder, out_dir, mask_sampler, quiet=quiet)
     if env.enabled:
         dist.barrier()
     return summary

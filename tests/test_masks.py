@@ -19,7 +19,6 @@ import os
 import pickle
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -480,7 +479,6 @@ def test_rasterized_masks(grid):
     context, targets = masks_to_grid(masks)
     everything = torch.cat([context[:, None], targets], dim=1)  # (B, 4, H, W)
     assert (everything.sum(dim=1) == 1).all()  # four disjoint parts that tile the grid
-    quadrants = []
     for part in everything.flatten(0, 1):  # each part is one H/2 x W/2 quadrant
         rows, cols = part.nonzero(as_tuple=True)
         assert rows.min() in (0, H // 2) and cols.min() in (0, W // 2)
