@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 tests
 	$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=300 notebooks/
 
-# Rebuild the course notebooks from tools/build_notebooks.py and execute them (outputs are committed).
+# Rebuild the course notebooks from tools/notebook_sources/ and execute them (outputs are committed).
 notebooks: $(STAMP)
 	$(BIN)/python tools/build_notebooks.py --execute
 
