@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .inspect_vit import attention_distance, patch_distances  # re-exported: the explorer's distances live there
 from .masks import MaskBatch, MultiBlockMasks, coverage, masks_to_grid
 from .viz import mask_overlay
 
@@ -331,26 +332,6 @@ def _show_in(out, plot, view) -> None:
 # ----------------------------------------------------------------------------------------------------
 # Attention explorer
 # ----------------------------------------------------------------------------------------------------
-
-
-def patch_distances(grid: tuple[int, int], patch_size: int = 1) -> torch.Tensor:
-    """(N, N) Euclidean distances between patch centres, in pixels (patch units if patch_size=1)."""
-    H, W = grid
-    rows, cols = torch.meshgrid(torch.arange(H), torch.arange(W), indexing="ij")
-    centres = torch.stack([rows.flatten(), cols.flatten()], dim=1).float() * patch_size  # (N, 2)
-    return torch.cdist(centres, centres)  # (N, N)
-
-
-def attention_distance(attention: torch.Tensor, grid: tuple[int, int], patch_size: int = 1) -> torch.Tensor:
-    """Mean attention distance (the ViT paper's Figure 7): how far, on average, a head looks.
-
-    attention: (..., N, N) rows sum to 1. For query i, sum_j a_ij * dist(i, j) is the expected distance of
-    the attended patch; averaging over the queries gives one number per head, (...,), in pixels.
-    A head that looks only at its own patch scores 0; uniform attention scores the mean distance between
-    two patches of the grid.
-    """
-    dist = patch_distances(grid, patch_size).to(attention.dtype)  # (N, N)
-    return (attention * dist).sum(-1).mean(-1)  # (...,)
 
 
 @dataclass

@@ -22,6 +22,7 @@ __all__ = [
     "PatchEmbed",
     "sincos_1d",
     "sincos_2d",
+    "resize_positions",
 ]
 
 
@@ -40,9 +41,10 @@ def grid_size(image_size: int | tuple[int, int], patch_size: int) -> tuple[int, 
     if patch_size < 1:
         raise ValueError(f"patch_size must be >= 1, got {patch_size}")
     if height % patch_size or width % patch_size:
+        bad = [f"{name} {side}" for name, side in (("height", height), ("width", width)) if side % patch_size]
         raise ValueError(
-            f"image size {height}x{width} is not divisible by patch_size={patch_size}; "
-            f"choose an image size that is a multiple of {patch_size}"
+            f"image size {height}x{width} is not divisible by patch_size={patch_size} ({' and '.join(bad)}); "
+            f"choose a height and width that are multiples of {patch_size}"
         )
     return (height // patch_size, width // patch_size)
 
@@ -75,6 +77,10 @@ class PatchEmbed(nn.Module):
     A convolution with kernel P and stride P applies the *same* linear map to every patch: it is exactly
     ``patchify`` followed by one ``nn.Linear(P*P*C, D)``. :meth:`forward_linear` computes it that way, which
     is how the ViT paper describes it; :meth:`forward` uses the convolution, which is faster.
+
+    Nothing here depends on the image size, so any image whose height and width are multiples of P works,
+    rectangular ones included; other sizes raise a ValueError naming the size (the convolution alone would
+    silently drop the leftover pixels).
     """
 
     def __init__(self, patch_size: int = 16, in_chans: int = 3, embed_dim: int = 768, bias: bool = True):
@@ -84,6 +90,7 @@ class PatchEmbed(nn.Module):
         self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size, bias=bias)
 
     def check_input(self, images: torch.Tensor) -> tuple[int, int]:
+        """The patch grid (H, W) of ``images`` (B, C, H*P, W*P); a ValueError naming what is wrong otherwise."""
         if images.dim() != 4:
             raise ValueError(f"expected images of shape (B, C, H, W), got {tuple(images.shape)}")
         if images.shape[1] != self.in_chans:
@@ -139,3 +146,27 @@ def sincos_2d(dim: int, grid: int | tuple[int, int], temperature: float = 10000.
     emb_x = sincos_1d(dim // 2, cols.reshape(-1), temperature)  # (H*W, dim/2): the column
     emb_y = sincos_1d(dim // 2, rows.reshape(-1), temperature)  # (H*W, dim/2): the row
     return torch.cat([emb_x, emb_y], dim=1)  # (H*W, dim)
+
+
+def resize_positions(
+    pos_embed: torch.Tensor, grid: int | tuple[int, int], new_grid: int | tuple[int, int]
+) -> torch.Tensor:
+    """Resample a table of position embeddings from one patch grid to another: (1, H*W, D) -> (1, H'*W', D).
+
+    Learned positions exist only for the grid they were trained on. To run the model on a bigger or
+    rectangular image we treat the table as a D-channel image of H x W pixels and resize that image
+    bicubically, so the new grid's embedding at a point is a smooth blend of its trained neighbours.
+    ``align_corners=False`` maps the *areas* of the two grids onto each other (patch centres, not corner
+    patches, line up); no anti-aliasing, the plain bicubic kernel. Every row of the table is a patch:
+    there is no class token to split off first. A table already at ``new_grid`` is returned as it is.
+    Gradients flow through the resampling, so a resized learned table can still be trained.
+    """
+    h, w = as_pair(grid)
+    new_h, new_w = as_pair(new_grid)
+    if pos_embed.dim() != 3 or pos_embed.shape[0] != 1 or pos_embed.shape[1] != h * w:
+        raise ValueError(f"expected positions of shape (1, {h * w}, D) for a {h}x{w} grid, got {tuple(pos_embed.shape)}")
+    if (h, w) == (new_h, new_w):
+        return pos_embed
+    image = rearrange(pos_embed, "1 (h w) d -> 1 d h w", h=h, w=w)  # (1, D, H, W)
+    image = F.interpolate(image.float(), size=(new_h, new_w), mode="bicubic", align_corners=False, antialias=False)  # (1, D, H', W')
+    return rearrange(image, "1 d h w -> 1 (h w) d").to(pos_embed.dtype)  # (1, H'*W', D)
