@@ -3,7 +3,8 @@
 - learning rate: linear warm-up from ``start`` to ``peak``, then a cosine decay to ``final``
   (paper: 2e-4 -> 1e-3 over 40 epochs, then -> 1e-6);
 - weight decay: a cosine *increase* from 0.04 to 0.4, applied to weight matrices only (biases, norms and
-  the mask token are not decayed: shrinking them towards zero has no regularising meaning).
+  the mask token and learned position embeddings are not decayed: shrinking them towards zero has no
+  regularising meaning).
 Schedules are plain functions of the step, so resuming a run only needs the step number.
 """
 
@@ -45,13 +46,14 @@ def warmup_cosine(
 
 
 def param_groups(*modules: nn.Module) -> list[dict]:
-    """Two AdamW groups: weights that are decayed, and biases / norms / 1-d tokens that are not."""
+    """Two AdamW groups: weights that are decayed, and biases / norms / tokens / positions that are not."""
     decay, no_decay = [], []
     for module in modules:
         for name, p in module.named_parameters():
             if not p.requires_grad:
                 continue
-            (no_decay if p.ndim <= 1 or name.endswith(".bias") or "token" in name else decay).append(p)
+            skip = p.ndim <= 1 or name.endswith(".bias") or "token" in name or name.split(".")[-1] == "pos_embed"
+            (no_decay if skip else decay).append(p)
     return [
         {"params": decay, "apply_weight_decay": True},
         {"params": no_decay, "apply_weight_decay": False, "weight_decay": 0.0},

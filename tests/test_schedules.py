@@ -40,13 +40,14 @@ def test_param_groups_exclude_biases_and_norms():
             self.lin = nn.Linear(4, 4)
             self.norm = nn.LayerNorm(4)
             self.mask_token = nn.Parameter(torch.zeros(1, 1, 4))
+            self.pos_embed = nn.Parameter(torch.zeros(1, 9, 4))  # learned positions
 
     groups = param_groups(M())
     decay = {id(p) for p in groups[0]["params"]}
     m = M()
     groups = param_groups(m)
     assert [p is m.lin.weight for p in groups[0]["params"]] == [True]
-    assert len(groups[1]["params"]) == 4  # bias, norm weight, norm bias, mask token
+    assert len(groups[1]["params"]) == 5  # bias, norm weight, norm bias, mask token, positions
     opt = torch.optim.AdamW(groups, lr=1.0, weight_decay=0.1)
     set_hyperparameters(opt, lr=0.5, weight_decay=0.3)
     assert [g["lr"] for g in opt.param_groups] == [0.5, 0.5]
