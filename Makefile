@@ -10,7 +10,7 @@ SUBMISSIONS ?= submissions
 GRADES      ?= grades
 OUT    ?= runs/cpu_default
 
-.PHONY: train test venv bench clean notebooks grade
+.PHONY: train test venv bench clean notebooks grade explorers-html
 
 venv: $(STAMP)
 
@@ -24,9 +24,16 @@ $(STAMP): pyproject.toml
 train: $(STAMP)
 	$(BIN)/python -m minijepa.train --config $(CONFIG) --out $(OUT)
 
+# The browser tests (JupyterLab in headless Chromium) run last and alone: they are sensitive to load.
+# Without /usr/bin/chromium they are skipped, unless MINIJEPA_REQUIRE_BROWSER=1 (as in .ci/run).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/python -m pytest -n 2 -m "not browser" tests
 	$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=300 notebooks/
+	$(BIN)/python -m pytest -p no:xdist -m browser tests/test_browser.py
+
+# The explorers as standalone HTML pages (precomputed frames, no kernel needed): site/explorers/index.html
+explorers-html: $(STAMP)
+	$(BIN)/python -m minijepa.explorer_pages --out site/explorers
 
 # Rebuild the course notebooks from tools/notebook_sources/ and execute them (outputs are committed).
 notebooks: $(STAMP)

@@ -17,6 +17,8 @@ Notation: H/W grid rows/columns, N = H * W patches, P patch size, S image side i
 
 from __future__ import annotations
 
+import html
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,12 +32,14 @@ __all__ = [
     "MaskView",
     "MaskExplorerState",
     "plot_mask_view",
+    "mask_view_summary",
     "mask_explorer",
     "patch_distances",
     "attention_distance",
     "AttentionView",
     "AttentionExplorer",
     "plot_attention_view",
+    "attention_view_summary",
     "attention_explorer",
 ]
 
@@ -264,6 +268,19 @@ def plot_mask_view(view: MaskView, fig=None):
     return fig
 
 
+def mask_view_summary(view: MaskView) -> str:
+    """One line of text under the mask explorer's figure: the drawn masks and the coverage means."""
+    if view.error:
+        return f"impossible settings: {view.error}"
+    (H, W), (h, w) = view.grid, view.target_shape
+    return (
+        f"{H}x{W} grid, {view.settings['num_targets']} targets of {h}x{w} patches; drawn image: "
+        f"context {view.num_context} patches ({view.context_ratio:.0%}), targets {view.num_target} "
+        f"({view.target_ratio:.0%}); coverage over {view.num_samples} images: "
+        f"context {view.mean_context_ratio:.3f}, target {view.mean_target_ratio:.3f}"
+    )
+
+
 def _wrap(text: str, width: int) -> str:
     import textwrap
 
@@ -299,7 +316,10 @@ def mask_explorer(image: torch.Tensor, num_coverage_samples: int = 512, **settin
                                        style=style, layout=layout),
     }
     out = widgets.Output()
-    box = widgets.VBox([widgets.HBox([widgets.VBox(list(controls.values())[:4]), widgets.VBox(list(controls.values())[4:])]), out])
+    summary = widgets.HTML()  # wraps, unlike a Label
+    box = widgets.VBox([widgets.HBox([widgets.VBox(list(controls.values())[:4]), widgets.VBox(list(controls.values())[4:])]),
+                        summary, out])
+    _add_classes(box, "minijepa-mask-explorer", summary, out)
     box.state = state
     box.controls = controls
 
@@ -307,11 +327,19 @@ def mask_explorer(image: torch.Tensor, num_coverage_samples: int = 512, **settin
         view = state.update(**{name: c.value for name, c in controls.items()})
         box.last_view = view
         _show_in(out, plot_mask_view, view)
+        summary.value = html.escape(mask_view_summary(view))  # after the figure: new text, new figure
 
     for control in controls.values():
         control.observe(refresh, names="value")
     refresh()
     return box
+
+
+def _add_classes(box, name: str, summary, out) -> None:
+    """CSS classes by which a page (or a browser test) finds an explorer, its text and its figure."""
+    box.add_class(name)
+    summary.add_class("minijepa-summary")
+    out.add_class("minijepa-figure")
 
 
 def _show_in(out, plot, view) -> None:
@@ -479,6 +507,16 @@ def plot_attention_view(view: AttentionView, explorer: AttentionExplorer | None 
     return fig
 
 
+def attention_view_summary(view: AttentionView) -> str:
+    """One line of text under the attention explorer's figure."""
+    name = "mean of heads" if view.head is None else f"head {view.head}"
+    uniform = math.log(view.attention.size)
+    return (
+        f"layer {view.layer}, {name}, query patch ({view.query[0]}, {view.query[1]}): "
+        f"entropy {view.entropy:.3f} nats (uniform {uniform:.3f}), mean attention distance {view.mean_distance:.1f} px"
+    )
+
+
 def attention_explorer(explorer: AttentionExplorer):
     """An ipywidgets UI around an :class:`AttentionExplorer`: layer, head and query-patch controls."""
     import ipywidgets as widgets
@@ -496,7 +534,9 @@ def attention_explorer(explorer: AttentionExplorer):
         "col": widgets.IntSlider(value=col0, min=0, max=W - 1, description="query col", continuous_update=False, style=style),
     }
     out = widgets.Output()
-    box = widgets.VBox([widgets.HBox(list(controls.values())[:2]), widgets.HBox(list(controls.values())[2:]), out])
+    summary = widgets.HTML()  # wraps, unlike a Label
+    box = widgets.VBox([widgets.HBox(list(controls.values())[:2]), widgets.HBox(list(controls.values())[2:]), summary, out])
+    _add_classes(box, "minijepa-attention-explorer", summary, out)
     box.state = explorer
     box.controls = controls
 
@@ -505,6 +545,7 @@ def attention_explorer(explorer: AttentionExplorer):
                                query=(controls["row"].value, controls["col"].value))
         box.last_view = view
         _show_in(out, lambda v: plot_attention_view(v, explorer), view)
+        summary.value = html.escape(attention_view_summary(view))
 
     for control in controls.values():
         control.observe(refresh, names="value")
