@@ -38,6 +38,12 @@ class ModelConfig:
     embed_dim: int | None = None
     num_heads: int | None = None
     drop_path_rate: float = 0.0
+    patch_init: str = "xavier"  # xavier (as MAE) or trunc_normal (as the official code); see vit.ViTConfig
+    pos_embed: str = "sincos"  # sincos (I-JEPA) or learned
+    qk_norm: bool = False  # ViT-22B's stability options (vit.ViTConfig)
+    parallel_blocks: bool = False
+    qkv_bias: bool = True
+    norm_bias: bool = True
     predictor_dim: int = 96
     predictor_depth: int = 4
     predictor_heads: int | None = None  # None: the encoder's number of heads

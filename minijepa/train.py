@@ -66,8 +66,10 @@ class NonFiniteLossError(RuntimeError):
 def build_encoder(cfg: Config) -> VisionTransformer:
     m = cfg.model
     overrides = {k: getattr(m, k) for k in ("depth", "embed_dim", "num_heads") if getattr(m, k) is not None}
+    options = {k: getattr(m, k) for k in ("patch_init", "pos_embed", "qk_norm", "parallel_blocks", "qkv_bias", "norm_bias")}
     return VisionTransformer(
-        vit_config(m.encoder, image_size=m.image_size, patch_size=m.patch_size, drop_path_rate=m.drop_path_rate, **overrides)
+        vit_config(m.encoder, image_size=m.image_size, patch_size=m.patch_size, drop_path_rate=m.drop_path_rate,
+                   **options, **overrides)
     )
 
 

@@ -4,6 +4,7 @@ from functools import partial
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from minijepa.masks import gather_tokens
 from minijepa.vit import VIT_PRESETS, Attention, Block, DropPath, ViTConfig, VisionTransformer, vit_config, vit_tiny
@@ -161,3 +162,35 @@ def test_other_resolution_recomputes_positions():
     model = vit_tiny(patch_size=8, image_size=32, depth=1).eval()
     x = torch.randn(1, 3, 32, 48)
     assert model(x).shape == (1, 4 * 6, 192)
+
+
+def test_patch_embedding_init_xavier_by_default_or_as_the_official_code():
+    """Xavier on the flattened patch (fan_in C*P*P, fan_out D) by default; truncated normal(0.02) on request."""
+    torch.manual_seed(0)
+    xavier = VisionTransformer(image_size=64, patch_size=8, embed_dim=192, depth=1, num_heads=3)
+    bound = math.sqrt(6 / (3 * 8 * 8 + 192))
+    w = xavier.patch_embed.proj.weight
+    assert w.abs().max() <= bound and w.abs().max() > 0.95 * bound
+    assert abs(w.std().item() - bound / math.sqrt(3)) < 0.03 * bound
+    official = VisionTransformer(image_size=64, patch_size=8, embed_dim=192, depth=1, num_heads=3, patch_init="trunc_normal")
+    assert official.patch_embed.proj.weight.abs().max() <= 0.04 + 1e-7
+    with pytest.raises(ValueError, match="patch_init='he'"):
+        VisionTransformer(image_size=64, patch_size=8, embed_dim=192, depth=1, num_heads=3, patch_init="he")
+
+
+def test_xavier_patch_init_keeps_positions_from_dominating_the_tokens():
+    """The reason for the default: with trunc-normal(0.02) patches of 8 px, position explains most of a token."""
+    from minijepa.data import ShapesDataset, normalize
+
+    images = normalize(ShapesDataset(64, image_size=64, seed=0).images.float() / 255)
+
+    def position_share(patch_init):
+        torch.manual_seed(0)
+        model = VisionTransformer(image_size=64, patch_size=8, embed_dim=192, depth=2, num_heads=3,
+                                  patch_init=patch_init).eval()
+        with torch.no_grad():
+            tokens = F.layer_norm(model(images), (192,))  # (B, N, D) as the I-JEPA targets
+        return (tokens.mean(0).var(0, unbiased=False).sum() / tokens.var(dim=(0, 1), unbiased=False).sum()).item()
+
+    official, xavier = position_share("trunc_normal"), position_share("xavier")
+    assert official > 0.5 and xavier < 0.3, (official, xavier)
