@@ -139,7 +139,7 @@ def evaluate_features(train_x, train_y, test_x, test_y, probe_epochs: int = 100,
 def main(argv=None) -> int:
     from .config import apply_overrides, config_from_dict
     from .report import format_summary, probe_encoders, probe_sets
-    from .train import build_encoder, build_model
+    from .train import build_encoder, load_trained_model
 
     p = argparse.ArgumentParser(prog="python -m minijepa.evaluate", description="Linear probe and k-NN on frozen features.")
     p.add_argument("--checkpoint", required=True, help="checkpoint.pt written by minijepa.train")
@@ -151,11 +151,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         path = Path(args.checkpoint)
-        if not path.is_file():
-            raise FileNotFoundError(f"checkpoint not found: {path}")
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        if not isinstance(state, dict) or "config" not in state or "model" not in state:
-            raise ValueError(f"{path} is not a minijepa checkpoint (no 'config'/'model'); for official I-JEPA files use minijepa.pretrained")
+        ijepa, run_cfg, state = load_trained_model(path)
         sets = []
         if args.data:
             sets.append(f"data.dataset={args.data}")
@@ -164,8 +160,6 @@ def main(argv=None) -> int:
         if args.num_images:
             sets.append(f"data.num_eval_images={args.num_images}")
         cfg = config_from_dict(apply_overrides(state["config"], sets))
-        ijepa = build_model(config_from_dict(state["config"]))
-        ijepa.load_state_dict(state["model"])
         encoder = ijepa.target_encoder if args.encoder == "target" else ijepa.context_encoder
         torch.manual_seed(cfg.run.seed + 12345)
         random_encoder = build_encoder(cfg)

@@ -31,7 +31,7 @@ import yaml
 
 from . import data as data_lib
 from .batches import GlobalBatchSampler, MaskingCollator, SeededCrops, mix_seed
-from .config import Config, config_to_dict, load_config
+from .config import Config, config_from_dict, config_to_dict, load_config
 from .ema import momentum_schedule
 from .evaluate import effective_rank, feature_std
 from .ijepa import IJEPA
@@ -297,6 +297,23 @@ def load_checkpoint(path: Path, ijepa: IJEPA, optimizer, cfg: Config) -> dict:
 # ----------------------------------------------------------------------------------------------------------
 # The loop
 # ----------------------------------------------------------------------------------------------------------
+
+
+def load_trained_model(path: str | Path) -> tuple[IJEPA, Config, dict]:
+    """(the I-JEPA model in eval mode, its config, the raw checkpoint) from a checkpoint this script wrote."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or "config" not in state or "model" not in state:
+        raise ValueError(f"{path} is not a minijepa checkpoint (no 'config'/'model'); for official I-JEPA files use minijepa.pretrained")
+    cfg = config_from_dict(state["config"])
+    ijepa = build_model(cfg)
+    try:
+        ijepa.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise ValueError(f"checkpoint {path} does not fit the model its config describes: {e}") from None
+    return ijepa.eval(), cfg, state
 
 
 def make_datasets(cfg: Config):

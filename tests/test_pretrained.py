@@ -288,3 +288,21 @@ def test_official_predictor_matches(official_vit):
         expected = theirs(context, [context_idx], [target_idx[:, m] for m in range(target_idx.shape[1])])
         got = ours(context, context_idx, target_idx)  # (B, M, T, D); theirs stacks block-major: (M*B, T, D)
         torch.testing.assert_close(got.transpose(0, 1).flatten(0, 1), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_compact_encoder_file_round_trip(tmp_path):
+    """save_encoder / load_encoder: config and weights come back (float16 rounding), meta kept, bad files named."""
+    from minijepa.pretrained import load_encoder, save_encoder
+    from minijepa.vit import VisionTransformer as ViT
+
+    torch.manual_seed(0)
+    model = ViT(image_size=32, patch_size=8, embed_dim=48, depth=2, num_heads=3, qk_norm=True).eval()
+    save_encoder(model, tmp_path / "enc.pt", step=7)
+    loaded, meta = load_encoder(tmp_path / "enc.pt")
+    assert meta == {"step": 7} and loaded.config == model.config and not loaded.training
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(loaded(x), model(x), atol=2e-2, rtol=1e-2)
+    assert (tmp_path / "enc.pt").stat().st_size < sum(p.numel() for p in model.parameters()) * 2 + 20_000
+    torch.save({"a": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not an encoder file"):
+        load_encoder(tmp_path / "other.pt")
