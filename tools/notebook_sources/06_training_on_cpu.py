@@ -213,7 +213,7 @@ assert min(history["token_std"]) > 0.1, "the target features collapsed"
 # * **Spread and rank** are the features' health: the spread of tokens stays well away from 0 (no complete
 #   collapse). The effective rank of the pooled image features drops at first, as the network first learns
 #   the few directions that are easiest to predict; in the course's 10-minute run (`make train`) it falls
-#   from about 16 to about 10 and stays there.
+#   from about 16 to about 11.
 #
 # ## 5. Does the predictor use the context?
 #

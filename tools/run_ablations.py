@@ -1,0 +1,93 @@
+"""The paper's ablations at the course's scale: masking strategies, and targets in representation vs pixel space.
+
+Each variant is the course's default run (configs/cpu_default.yaml) with one thing changed, trained with the
+pretraining script and probed with the same protocol as its report (linear probe and k-NN on average-pooled
+features of the target encoder, shapes data, four tasks). Results go to one JSON file that notebook 08 reads.
+
+    python tools/run_ablations.py                         # all variants, ~6-7 min each on 2 idle CPU cores
+    python tools/run_ablations.py --epochs 4              # shorter (what assets/ablations/ holds, see its meta)
+    python tools/run_ablations.py --only random block     # some variants
+
+Runs are kept in runs/ablations/NAME/ (resumed if interrupted); the summary is written after every variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from minijepa.config import load_config  # noqa: E402
+from minijepa.evaluate import effective_rank, extract_features, knn_classify, linear_probe  # noqa: E402
+from minijepa.report import probe_sets  # noqa: E402
+from minijepa.train import load_trained_model, train  # noqa: E402
+
+# name -> overrides of configs/cpu_default.yaml. The paper's table: 1% ImageNet linear probe, ViT-B/16 (masking)
+# and ViT-L/16 (targets).
+VARIANTS = {
+    "multi-block": [],
+    "rasterized": ["masks.strategy=rasterized"],
+    "block": ["masks.strategy=block"],
+    "random": ["masks.strategy=random"],
+    "pixels (multi-block)": ["model.target=pixels"],
+}
+PAPER = {"multi-block": 54.2, "rasterized": 15.5, "block": 20.2, "random": 17.6,
+         "representations (ViT-L/16, 500 ep)": 66.9, "pixels (ViT-L/16, 800 ep)": 40.7}
+
+
+def probe_run(run_dir: Path, sets) -> dict:
+    ijepa, cfg, state = load_trained_model(run_dir / "checkpoint.pt")
+    train_x, train_y, test_x, test_y = sets
+    f_train, f_test = extract_features(ijepa.target_encoder, train_x), extract_features(ijepa.target_encoder, test_x)
+    probes = {task: {"linear_probe": linear_probe(f_train, train_y[task], f_test, test_y[task], epochs=200),
+                     "knn": knn_classify(f_train, train_y[task], f_test, test_y[task])} for task in train_y}
+    losses = [json.loads(line)["loss"] for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
+    return {"probes": probes, "effective_rank": effective_rank(f_test), "steps": state["step"],
+            "final_loss": sum(losses[-5:]) / len(losses[-5:])}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=None, help="override optim.epochs (default: the config's)")
+    parser.add_argument("--only", nargs="*", default=None, help=f"variants to run, from {list(VARIANTS)}")
+    parser.add_argument("--runs", default=str(ROOT / "runs" / "ablations"))
+    parser.add_argument("--out", default=str(ROOT / "assets" / "ablations" / "results.json"))
+    args = parser.parse_args(argv)
+    names = args.only or list(VARIANTS)
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results = json.loads(out.read_text()) if out.exists() else {}
+    results.setdefault("variants", {})
+    extra = [f"optim.epochs={args.epochs}"] if args.epochs else []
+    sets = None
+    for name in names:
+        overrides = VARIANTS[name] + extra + ["run.evaluate=false"]
+        cfg = load_config(ROOT / "configs" / "cpu_default.yaml", overrides)
+        run_dir = Path(args.runs) / name.split(" ")[0]
+        start = time.perf_counter()
+        train(cfg, run_dir, quiet=True)
+        sets = sets or probe_sets(cfg)
+        result = probe_run(run_dir, sets)
+        result.update(overrides=overrides, minutes=(time.perf_counter() - start) / 60)
+        results["variants"][name] = result
+        chance = {t: float(torch.bincount(sets[3][t]).max()) / len(sets[3][t]) for t in sets[3]}
+        results["meta"] = {"config": "configs/cpu_default.yaml", "epochs": cfg.optim.epochs, "chance": chance,
+                           "paper_top1": PAPER, "command": "python tools/run_ablations.py" + (f" --epochs {args.epochs}" if args.epochs else "")}
+        out.write_text(json.dumps(results, indent=1))
+        line = "  ".join(f"{t} {100 * v['linear_probe']:.1f}/{100 * v['knn']:.1f}" for t, v in result["probes"].items())
+        print(f"{name:22s} {result['minutes']:.1f} min, loss {result['final_loss']:.3f}: {line}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
