@@ -18,7 +18,7 @@ from .evaluate import effective_rank, extract_features, feature_std, knn_classif
 from .ijepa import IJEPA
 from .vit import VisionTransformer
 
-__all__ = ["probe_sets", "probe_encoders", "write_report"]
+__all__ = ["probe_sets", "probe_encoders", "context_use", "write_report"]
 
 
 def _stack(dataset) -> torch.Tensor:
@@ -64,6 +64,32 @@ def probe_encoders(sources: dict, train_x, train_y: dict, test_x, test_y: dict, 
         results[name]["_features"] = {"std": feature_std(f_test), "effective_rank": effective_rank(f_test),
                                       "dim": f_test.shape[1]}
     return results
+
+
+@torch.no_grad()
+def context_use(ijepa: IJEPA, images: torch.Tensor, mask_sampler, seed: int = 0, batch_size: int = 256) -> dict:
+    """Does the predictor use the image? Held-out loss with each image's own context vs another image's.
+
+    The other image's context keeps everything else equal (token count, positions, statistics). A predictor
+    that ignores the context (e.g. because the targets are predictable from their positions alone) scores
+    the same with both: ``ratio`` = swapped / own near 1. A working one: clearly above 1.
+    """
+    was_training = ijepa.training
+    ijepa.eval()
+    device = next(ijepa.parameters()).device
+    g = torch.Generator().manual_seed(seed)
+    own = swapped = 0.0
+    for start in range(0, len(images), batch_size):
+        x = images[start:start + batch_size].to(device)
+        masks = mask_sampler.sample(len(x), generator=g).to(device)
+        targets = ijepa.compute_targets(x, masks)  # (b, M, T, D)
+        context = ijepa.context_encoder(x, keep=masks.context)  # (b, K, D)
+        own += ((ijepa.predictor(context, masks.context, masks.targets) - targets) ** 2).mean().item() * len(x)
+        other = context.roll(1, dims=0)  # image i gets image i-1's context tokens
+        swapped += ((ijepa.predictor(other, masks.context, masks.targets) - targets) ** 2).mean().item() * len(x)
+    ijepa.train(was_training)
+    own, swapped = own / len(images), swapped / len(images)
+    return {"own_context_loss": own, "other_context_loss": swapped, "ratio": swapped / max(own, 1e-12)}
 
 
 def write_report(cfg: Config, ijepa: IJEPA, random_encoder: VisionTransformer, out_dir: Path, mask_sampler,
@@ -114,6 +140,7 @@ def write_report(cfg: Config, ijepa: IJEPA, random_encoder: VisionTransformer, o
 
     report = {
         "probes": results,
+        "context_use": context_use(ijepa, test_x, mask_sampler, seed=cfg.run.seed),
         "chance": chance,
         "final_loss": records[-1]["loss"] if records else None,
         "steps": records[-1]["step"] if records else 0,
@@ -135,4 +162,8 @@ def format_summary(report: dict) -> str:
         lines.append(f"{source:<26}" + "".join(
             f"{100 * per_task[t]['linear_probe']:>9.1f} /{100 * per_task[t]['knn']:>5.1f}" for t in tasks))
     lines.append(f"{'chance':<26}" + "".join(f"{100 * report['chance'][t]:>16.1f}" for t in tasks))
+    if report.get("context_use"):
+        c = report["context_use"]
+        lines.append(f"predictor's held-out loss: {c['own_context_loss']:.3f} with the image's own context, "
+                     f"{c['other_context_loss']:.3f} with another image's (x{c['ratio']:.2f}; ~1 = the context is ignored)")
     return "\n".join(lines)

@@ -5,7 +5,7 @@ from minijepa.ijepa import IJEPA
 from minijepa.losses import ijepa_loss
 from minijepa.masks import MaskBatch
 from minijepa.predictor import Predictor
-from minijepa.vit import vit_tiny
+from minijepa.vit import VisionTransformer, vit_tiny
 
 
 def small_model(**kw):
@@ -78,3 +78,24 @@ def test_bad_arguments():
     bad = MaskBatch(torch.tensor([[0, 99]]), torch.tensor([[[1, 2]]]), (4, 4))
     with pytest.raises(IndexError, match="out of range"):
         model(torch.randn(1, 3, 32, 32), bad)
+
+
+def test_context_use_tells_a_predictor_that_ignores_the_image_from_one_that_uses_it():
+    from minijepa.masks import MultiBlockMasks
+    from minijepa.report import context_use
+
+    torch.manual_seed(0)
+    encoder = VisionTransformer(image_size=32, patch_size=8, embed_dim=48, depth=2, num_heads=3)
+    model = IJEPA(encoder, Predictor(encoder.grid, 48, predictor_dim=24, depth=1, num_heads=3))
+    images = torch.randn(16, 3, 32, 32)
+    sampler = MultiBlockMasks(encoder.grid, min_keep=4)
+    with torch.no_grad():  # a predictor whose input projection is zero cannot see the context
+        model.predictor.embed.weight.zero_()
+        model.predictor.embed.bias.zero_()
+    blind = context_use(model, images, sampler)
+    assert blind["ratio"] == pytest.approx(1.0, abs=1e-6)
+    with torch.no_grad():  # an identity-like map: predictions now depend on the context tokens
+        model.predictor.embed.weight.copy_(torch.eye(24, 48) * 5)
+    seeing = context_use(model, images, sampler)
+    assert seeing["own_context_loss"] != pytest.approx(seeing["other_context_loss"])
+    assert model.training  # restored

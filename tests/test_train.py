@@ -61,6 +61,8 @@ def test_end_to_end_run_writes_checkpoint_metrics_and_report(tmp_path):
     assert records[-1]["momentum"] > records[0]["momentum"]
     report = json.loads((tmp_path / "report.json").read_text())
     assert set(report["probes"]) == {"I-JEPA (target encoder)", "random init", "pixels"}
+    use = report["context_use"]
+    assert use["own_context_loss"] > 0 and use["ratio"] == pytest.approx(use["other_context_loss"] / use["own_context_loss"])
     for per_task in report["probes"].values():
         for task, scores in per_task.items():
             if not task.startswith("_"):
