@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -29,17 +30,9 @@ from minijepa.evaluate import effective_rank, extract_features, knn_classify, li
 from minijepa.report import probe_sets  # noqa: E402
 from minijepa.train import load_trained_model, train  # noqa: E402
 
-# name -> overrides of configs/cpu_default.yaml. The paper's table: 1% ImageNet linear probe, ViT-B/16 (masking)
-# and ViT-L/16 (targets).
-VARIANTS = {
-    "multi-block": [],
-    "rasterized": ["masks.strategy=rasterized"],
-    "block": ["masks.strategy=block"],
-    "random": ["masks.strategy=random"],
-    "pixels (multi-block)": ["model.target=pixels"],
-}
-PAPER = {"multi-block": 54.2, "rasterized": 15.5, "block": 20.2, "random": 17.6,
-         "representations (ViT-L/16, 500 ep)": 66.9, "pixels (ViT-L/16, 800 ep)": 40.7}
+ABLATIONS = yaml.safe_load((ROOT / "configs" / "ablations.yaml").read_text())
+VARIANTS = ABLATIONS["variants"]  # name -> --set overrides of configs/cpu_default.yaml
+PAPER = ABLATIONS["paper_top1"]
 
 
 def probe_run(run_dir: Path, sets) -> dict:
