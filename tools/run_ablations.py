@@ -5,7 +5,7 @@ pretraining script and probed with the same protocol as its report (linear probe
 features of the target encoder, shapes data, four tasks). Results go to one JSON file that notebook 08 reads.
 
     python tools/run_ablations.py                         # all variants, ~6-7 min each on 2 idle CPU cores
-    python tools/run_ablations.py --epochs 4              # shorter (what assets/ablations/ holds, see its meta)
+    python tools/run_ablations.py --epochs 4              # half length: what assets/ablations/ holds (see its meta)
     python tools/run_ablations.py --only random block     # some variants
 
 Runs are kept in runs/ablations/NAME/ (resumed if interrupted); the summary is written after every variant.
@@ -49,6 +49,8 @@ def probe_run(run_dir: Path, sets) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=None, help="override optim.epochs (default: the config's)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra override for every variant, e.g. --set model.depth=4")
     parser.add_argument("--only", nargs="*", default=None, help=f"variants to run, from {list(VARIANTS)}")
     parser.add_argument("--runs", default=str(ROOT / "runs" / "ablations"))
     parser.add_argument("--out", default=str(ROOT / "assets" / "ablations" / "results.json"))
@@ -61,7 +63,7 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     results = json.loads(out.read_text()) if out.exists() else {}
     results.setdefault("variants", {})
-    extra = [f"optim.epochs={args.epochs}"] if args.epochs else []
+    extra = ([f"optim.epochs={args.epochs}"] if args.epochs else []) + args.overrides
     sets = None
     for name in names:
         overrides = VARIANTS[name] + extra + ["run.evaluate=false"]
@@ -75,7 +77,8 @@ def main(argv=None) -> int:
         results["variants"][name] = result
         chance = {t: float(torch.bincount(sets[3][t]).max()) / len(sets[3][t]) for t in sets[3]}
         results["meta"] = {"config": "configs/cpu_default.yaml", "epochs": cfg.optim.epochs, "chance": chance,
-                           "paper_top1": PAPER, "command": "python tools/run_ablations.py" + (f" --epochs {args.epochs}" if args.epochs else "")}
+                           "paper_top1": PAPER, "command": " ".join(["python tools/run_ablations.py"] + ([f"--epochs {args.epochs}"] if args.epochs else [])
+                                               + [f"--set {o}" for o in args.overrides])}
         out.write_text(json.dumps(results, indent=1))
         line = "  ".join(f"{t} {100 * v['linear_probe']:.1f}/{100 * v['knn']:.1f}" for t, v in result["probes"].items())
         print(f"{name:22s} {result['minutes']:.1f} min, loss {result['final_loss']:.3f}: {line}", flush=True)
