@@ -1,0 +1,272 @@
+# %% [markdown]
+# # 08 · The paper's ablations at small scale
+#
+# The I-JEPA paper backs its two main design choices with ablations: **multi-block masking** (several
+# medium-sized target blocks and one large, informative context block) against other ways to mask, and
+# **targets in representation space** against targets in pixel space. This notebook runs the same
+# comparisons with the course's model and data, measured with the same probe, and puts them next to the
+# paper's table. Package modules: `minijepa/masks.py` (the four strategies), `minijepa/ijepa.py` (the
+# `target="pixels"` variant), `tools/run_ablations.py` (the longer runs).
+#
+# **Learning goals.** After this notebook you can
+# 1. describe the four masking strategies of the paper's ablation and what each makes the predictor do;
+# 2. say what changes when the targets are pixels instead of representations;
+# 3. run an ablation properly: one change at a time, same budget, same probe, numbers next to baselines;
+# 4. say which of the paper's orderings reproduce at this scale, and why others need the paper's scale.
+
+# %%
+%%SETUP%%
+
+# %%
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import yaml
+
+from minijepa.config import load_config
+from minijepa.data import ShapesDataset, denormalize, normalize
+from minijepa.evaluate import extract_features, linear_probe
+from minijepa.masks import coverage
+from minijepa.train import build_mask_sampler, load_trained_model, train
+from minijepa.viz import mask_overlay
+
+%%STYLE%%
+
+# %% [markdown]
+# ## 1. The paper's table
+#
+# 1 %-ImageNet linear probe (top-1), ViT-B/16 for the masking strategies, ViT-L/16 for the targets:
+#
+# | masking | targets | context | avg. context ratio | top-1 |
+# |---|---|---|---|---|
+# | **multi-block** | 4 blocks, scale 0.15-0.2 | one block, scale 0.85-1, minus the targets | 0.25 | **54.2** |
+# | rasterized | 3 quadrants | the fourth quadrant | 0.25 | 15.5 |
+# | block | 1 block, scale 0.6 | its complement | 0.4 | 20.2 |
+# | random | a random 60 % of the patches | the other 40 % | 0.4 | 17.6 |
+#
+# | targets | arch | epochs | top-1 |
+# |---|---|---|---|
+# | **representations** (target encoder) | ViT-L/16 | 500 | **66.9** |
+# | pixels | ViT-L/16 | 800 | 40.7 |
+#
+# Two orderings: multi-block far above the other three, and representations far above pixels.
+#
+# ## 2. The four strategies, drawn
+#
+# Each strategy is a `MaskSampler` in `minijepa.masks`, chosen in a config with `masks.strategy`. Here are
+# their masks on the course's 8 x 8 grid, with how often each patch ends up in the context and in a target.
+
+# %%
+STRATEGIES = ("multiblock", "rasterized", "block", "random")
+images = denormalize(normalize(ShapesDataset(num_images=4, image_size=64, seed=0).images.float() / 255))
+fig, axes = plt.subplots(2, 4, figsize=(10, 5))
+for col, strategy in enumerate(STRATEGIES):
+    cfg = load_config(ROOT / "configs" / "cpu_default.yaml", [f"masks.strategy={strategy}"])
+    sampler = build_mask_sampler(cfg, (8, 8))
+    masks = sampler.sample(512, torch.Generator().manual_seed(0))
+    context_share = masks.context.shape[1] / 64  # every image keeps the same number of context patches
+    maps = coverage(sampler, num_samples=512, generator=torch.Generator().manual_seed(0))
+    context_map, target_map = maps["context"].view(8, 8), maps["target"].view(8, 8)
+    target_share = float(maps["target"].mean())
+    axes[0, col].imshow(context_map.numpy(), cmap="Blues", vmin=0, vmax=1)
+    axes[0, col].set_title(f"{strategy}\ncontext {context_share:.0%} of patches", fontsize=9)
+    axes[1, col].imshow(target_map.numpy(), cmap="Reds", vmin=0, vmax=1)
+    axes[1, col].set_title(f"targets {target_share:.0%} of patches", fontsize=9)
+    for ax in axes[:, col]:
+        ax.set_xticks([]); ax.set_yticks([])
+axes[0, 0].set_ylabel("P(patch in context)")
+axes[1, 0].set_ylabel("P(patch in a target)")
+fig.suptitle("where each strategy puts context and targets (512 samples, 8 x 8 grid)")
+plt.tight_layout()
+plt.show()
+
+# %%
+fig, axes = plt.subplots(1, 4, figsize=(10, 2.8))
+for ax, strategy in zip(axes, STRATEGIES):
+    cfg = load_config(ROOT / "configs" / "cpu_default.yaml", [f"masks.strategy={strategy}"])
+    masks = build_mask_sampler(cfg, (8, 8)).sample(1, torch.Generator().manual_seed(3))
+    ax.imshow(mask_overlay(images[0], masks, i=0, patch_size=8))
+    ax.set_title(strategy)
+    ax.set_xticks([]); ax.set_yticks([])
+fig.suptitle("one sample of each strategy (context tinted blue, each target its own colour, the rest dimmed)")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# What each one asks of the predictor:
+#
+# * **multi-block**: the context is large and spread out, the targets are medium-sized blocks inside the
+#   image. Predicting a block needs to know what *object parts* are around it: a semantic task.
+# * **rasterized**: one quadrant predicts the other three. The targets are mostly far from anything the
+#   context saw, so the best guess is vague.
+# * **block**: one big block in the middle is hidden; the context is a thin frame around it. Again too little
+#   information about what is inside.
+# * **random**: 60 % of the patches are hidden at random, so every target patch has visible neighbours. The
+#   task becomes local interpolation (like a denoiser), which low-level features solve.
+#
+# ## 3. A short run of each, here
+#
+# Five runs of the pretraining script with one change each (the strategy, or pixel targets: the variants
+# of `configs/ablations.yaml`), with a small
+# model and budget so that the whole comparison takes about a minute: ViT-Tiny width, depth 2, 32 steps of 32
+# images. Each is probed like the default run (linear probe on average-pooled target-encoder features), on
+# two of the four labels.
+
+# %%
+VARIANTS = yaml.safe_load((ROOT / "configs" / "ablations.yaml").read_text())["variants"]  # name -> overrides
+SHORT = ["model.depth=2", "data.num_images=512", "optim.batch_size=32", "optim.epochs=2", "optim.warmup_epochs=0.5",
+         "run.evaluate=false", "run.threads=1", "run.device=cpu", "run.log_every=8", "run.checkpoint_every=1000"]
+probe_train = ShapesDataset(num_images=512, image_size=64, seed=0)
+probe_test = ShapesDataset(num_images=256, image_size=64, seed=0, split="test")
+train_x, test_x = (normalize(d.images.float() / 255) for d in (probe_train, probe_test))
+workdir = Path(tempfile.mkdtemp(prefix="minijepa-08-"))
+
+short = {}
+start = time.perf_counter()
+for name, overrides in VARIANTS.items():
+    cfg = load_config(ROOT / "configs" / "cpu_default.yaml", SHORT + overrides)
+    run_dir = workdir / name.split(" ")[0]
+    train(cfg, run_dir, quiet=True)
+    model, _, _ = load_trained_model(run_dir / "checkpoint.pt")
+    f_train, f_test = extract_features(model.target_encoder, train_x), extract_features(model.target_encoder, test_x)
+    short[name] = {task: linear_probe(f_train, probe_train.labels[task], f_test, probe_test.labels[task], epochs=200)
+                   for task in ("shape", "size")}
+print(f"5 short runs in {time.perf_counter() - start:.0f} s")
+print(f"{'variant':22s}{'shape':>8s}{'size':>8s}   (linear probe top-1 %)")
+for name, per_task in short.items():
+    print(f"{name:22s}" + "".join(f"{100 * v:8.1f}" for v in per_task.values()))
+assert all(0 <= v <= 1 for per_task in short.values() for v in per_task.values())
+
+# %% [markdown]
+# At this budget the differences are within the noise of the probe (a few points on 256 test images): 32
+# steps of a 2-layer model show that every variant *runs*, not which one is better. The comparison needs
+# the longer runs of the next section.
+#
+# ## 4. The longer runs
+#
+# `tools/run_ablations.py` runs each variant with the course's default config (ViT-Tiny depth 6, batch 64)
+# and probes all four labels with the report's protocol (2048 training / 1024 test images). The results that
+# ship with the course, in `assets/ablations/results.json`, come from `python tools/run_ablations.py --epochs
+# 4`: half the default run's length (256 steps per variant, about 4 minutes each on two idle cores, 20 in
+# all); without `--epochs` each variant is as long as `make train`.
+
+# %%
+RESULTS = ROOT / "assets" / "ablations" / "results.json"
+full = json.loads(RESULTS.read_text())
+variants, meta = full["variants"], full["meta"]
+tasks = list(next(iter(variants.values()))["probes"])
+print(f"{meta['command']}: {meta['epochs']} epochs per variant")
+print(f"{'linear probe / k-NN, top-1 %':30s}" + "".join(f"{t:>14s}" for t in tasks) + f"{'mean (linear)':>15s}")
+mean_linear = {}
+for name, result in variants.items():
+    probes = result["probes"]
+    mean_linear[name] = float(np.mean([probes[t]["linear_probe"] for t in tasks]))
+    print(f"{name:30s}" + "".join(f"{100 * probes[t]['linear_probe']:8.1f} /{100 * probes[t]['knn']:4.0f}" for t in tasks)
+          + f"{100 * mean_linear[name]:15.1f}")
+print(f"{'chance':30s}" + "".join(f"{100 * meta['chance'][t]:14.1f}" for t in tasks))
+
+# %%
+paper = meta["paper_top1"]
+masking = [n for n in ("multi-block", "rasterized", "block", "random") if n in variants]
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+x = np.arange(len(masking))
+axes[0].bar(x - 0.2, [paper[n] for n in masking], 0.4, label="paper: 1% ImageNet top-1 (ViT-B/16)")
+axes[0].bar(x + 0.2, [100 * variants[n]["probes"]["shape"]["linear_probe"] for n in masking], 0.4,
+            label="here: shapes, 'shape' linear probe")
+axes[0].axhline(100 * meta["chance"]["shape"], color="black", ls="--", lw=1, label="chance (here)")
+axes[0].set_xticks(x, masking)
+axes[0].set(title="masking strategies", ylabel="top-1 accuracy (%)")
+axes[0].legend(fontsize=7)
+target_names = [n for n in ("multi-block", "pixels (multi-block)") if n in variants]
+axes[1].bar(np.arange(2) - 0.2, [paper["representations (ViT-L/16, 500 ep)"], paper["pixels (ViT-L/16, 800 ep)"]], 0.4,
+            label="paper (ViT-L/16)")
+if len(target_names) == 2:
+    axes[1].bar(np.arange(2) + 0.2, [100 * variants[n]["probes"]["shape"]["linear_probe"] for n in target_names], 0.4,
+                label="here: 'shape' linear probe")
+axes[1].axhline(100 * meta["chance"]["shape"], color="black", ls="--", lw=1, label="chance (here)")
+axes[1].set_xticks(range(2), ["representations", "pixels"])
+axes[1].set(title="prediction targets", ylabel="top-1 accuracy (%)")
+axes[1].legend(fontsize=7)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 5. Which orderings reproduce?
+#
+# The verdicts below are computed from the numbers above, for the mean linear-probe accuracy over the four
+# labels and for the `shape` label alone (the most semantic one), with a margin: differences smaller than
+# 1.5 points are called ties (the probe's noise on 1024 test images is about that).
+
+# %%
+MARGIN = 0.015
+
+
+def verdict(a, b, score):
+    d = score(a) - score(b)
+    return "yes" if d > MARGIN else ("no (reversed)" if d < -MARGIN else "tie")
+
+
+by_mean = lambda n: mean_linear[n]
+by_shape = lambda n: variants[n]["probes"]["shape"]["linear_probe"]
+rows = [(f"multi-block > {other}", "multi-block", other) for other in ("rasterized", "block", "random") if other in variants]
+if "pixels (multi-block)" in variants:
+    rows.append(("representations > pixels", "multi-block", "pixels (multi-block)"))
+verdicts = {}
+print(f"{'paper ordering':30s}{'mean of 4 labels':>20s}{'shape label':>16s}")
+for text, a, b in rows:
+    verdicts[text] = (verdict(a, b, by_mean), verdict(a, b, by_shape))
+    print(f"{text:30s}{verdicts[text][0]:>20s}{verdicts[text][1]:>16s}")
+assert len(verdicts) >= 1
+
+# %% [markdown]
+# Reading the verdicts (the shipped results; rerun `tools/run_ablations.py` and this cell re-reads yours):
+#
+# * Where an ordering **reproduces**, the mechanism of the paper shows up already at this scale: for random
+#   masking, targets next to visible patches make the task local interpolation, which teaches little
+#   beyond texture.
+# * Where it is a **tie or reversed**, remember the scale: the paper's gaps come from ViT-B/L trained for
+#   hundreds of ImageNet epochs and measured on 1000 classes; ours from a 6-layer ViT-Tiny trained for 512
+#   steps on synthetic shapes and measured on 3-4 classes. Our runs are also *one seed each*: a serious
+#   ablation would repeat each run with several seeds and report the spread.
+# * Pixel targets here are normalised per patch (as MAE's `norm_pix_loss`); the paper's pixel baseline
+#   trained longer (800 epochs) and still lost by 26 points: at our budget, both target types are still in
+#   the early phase of learning.
+#
+# ## Summary
+#
+# * Multi-block masking: large informative context, several medium target blocks; the alternatives either
+#   hide too much (rasterized, block) or too little structure (random: local interpolation).
+# * Pixel targets make the model spend capacity on details that are unpredictable or irrelevant;
+#   representation targets let the target encoder decide what is worth predicting.
+# * An ablation changes one thing, keeps the budget and the probe fixed, and reports numbers next to
+#   chance and with their noise; at the course's scale only some of the paper's gaps are visible.
+#
+# ## Self-check
+#
+# 1. Why does random masking with 60 % targets give the predictor an *easier* task than multi-block with
+#    about 40 % targets?
+# 2. Rasterized and multi-block both have a context ratio of about 0.25 in the paper. What differs?
+# 3. The short runs above differ by 3 points on 256 test images. Is that a result?
+# 4. Why might pixel targets do *relatively* better on a synthetic dataset of flat-coloured shapes than on
+#    ImageNet?
+#
+# <details><summary>Answers</summary>
+#
+# 1. Almost every hidden patch has visible neighbours, so it can be filled in by local interpolation;
+#    multi-block targets are whole blocks whose inside is far from the context.
+# 2. Where the context is: one quadrant (so most targets are far from it, and the context sees one corner
+#    of the scene) versus a large block spread over the image that surrounds the targets.
+# 3. No: with 256 test images the standard error of an accuracy near 40 % is about 3 points, and it is one
+#    seed. Repeat with several seeds and more test images before believing it.
+# 4. Pixels of flat shapes on smooth backgrounds are mostly predictable and mostly informative (colour,
+#    edges); ImageNet's pixels carry much more unpredictable detail (texture, noise) that a pixel loss must
+#    still pay for.
+#
+# </details>
+#
+# **Exercises:** `exercises/masks.py` (`sample_block`, `multiblock_masks`: the multi-block sampler).
