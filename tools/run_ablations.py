@@ -30,7 +30,7 @@ from minijepa.evaluate import effective_rank, extract_features, knn_classify, li
 from minijepa.report import probe_sets  # noqa: E402
 from minijepa.train import load_trained_model, train  # noqa: E402
 
-ABLATIONS = yaml.safe_load((ROOT / "configs" / "ablations.yaml").read_text())
+ABLATIONS = yaml.safe_load((ROOT / "tools" / "ablations.yaml").read_text())
 VARIANTS = ABLATIONS["variants"]  # name -> --set overrides of configs/cpu_default.yaml
 PAPER = ABLATIONS["paper_top1"]
 

@@ -112,13 +112,13 @@ plt.show()
 # ## 3. A short run of each, here
 #
 # Five runs of the pretraining script with one change each (the strategy, or pixel targets: the variants
-# of `configs/ablations.yaml`), with a small
+# of `tools/ablations.yaml`), with a small
 # model and budget so that the whole comparison takes about a minute: ViT-Tiny width, depth 2, 32 steps of 32
 # images. Each is probed like the default run (linear probe on average-pooled target-encoder features), on
 # two of the four labels.
 
 # %%
-VARIANTS = yaml.safe_load((ROOT / "configs" / "ablations.yaml").read_text())["variants"]  # name -> overrides
+VARIANTS = yaml.safe_load((ROOT / "tools" / "ablations.yaml").read_text())["variants"]  # name -> overrides
 SHORT = ["model.depth=2", "data.num_images=512", "optim.batch_size=32", "optim.epochs=2", "optim.warmup_epochs=0.5",
          "run.evaluate=false", "run.threads=1", "run.device=cpu", "run.log_every=8", "run.checkpoint_every=1000"]
 probe_train = ShapesDataset(num_images=512, image_size=64, seed=0)
