@@ -39,8 +39,10 @@ explorers-html: $(STAMP)
 notebooks: $(STAMP)
 	$(BIN)/python tools/build_notebooks.py --execute
 
+# Benchmarks (mask samplers, training step, MFU) against the official code when IJEPA_REPO points to a checkout
+# of facebookresearch/ijepa; results and how to read them: benchmarks/README.md. make bench BENCH_ARGS=--quick
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache

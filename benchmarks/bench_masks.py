@@ -1,4 +1,4 @@
-"""How fast are the mask samplers? ``python benchmarks/bench_masks.py``
+"""How fast are the mask samplers? ``python benchmarks/bench_masks.py [--quick]``
 
 Times one collate call (``sampler(batch)``: default_collate of 128 items plus the masks) per batch of 128,
 on the paper's 14 x 14 grid (224 px, patch 16) and the course's 8 x 8 grid (32 px, patch 4), and prints
@@ -15,20 +15,28 @@ The official collator loops forever on batches that draw a target block of <= mi
 half of them on the 8 x 8 grid). We time it only on the batches it finishes: its block sizes come from
 a generator seeded with its batch counter, so we peek at the next size and skip the hanging ones.
 Our reference mode raises RuntimeError on those batches; they are skipped too (and counted).
+
+``--quick`` times 5 calls per row instead of 50 (a smoke test, not a measurement).
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import statistics
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import torch
 
-from minijepa.masks import BlockMasks, MultiBlockMasks, RandomMasks, RasterizedMasks
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # runnable as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+from minijepa.masks import BlockMasks, MultiBlockMasks, RandomMasks, RasterizedMasks  # noqa: E402
 
 BATCH = 128
 REPEATS = 50  # timed calls per row; we report the median
@@ -91,7 +99,13 @@ def load_official():
     return MaskCollator, f"official MaskCollator from {repo}"
 
 
-def main():
+def main(argv=None) -> list[dict]:
+    """Print the table; return its rows as dicts (for benchmarks/run_all.py)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="5 calls per row: a smoke test, not a measurement")
+    args = parser.parse_args(argv)
+    repeats = 5 if args.quick else REPEATS
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     warnings.simplefilter("ignore", RuntimeWarning)  # reference mode warns on the 8 x 8 grid
     MaskCollator, note = load_official()
@@ -112,22 +126,28 @@ def main():
         rows.append(("BlockMasks", grid, BlockMasks(grid), None))
         rows.append(("RasterizedMasks", grid, RasterizedMasks(grid), None))
 
-    print(f"torch {torch.__version__}, 1 thread, batch {BATCH}, median of {REPEATS} calls; {note}\n")
+    print(f"torch {torch.__version__}, 1 thread, batch {BATCH}, median of {repeats} calls; {note}\n")
     header = f"{'sampler':<27}{'grid':>6}{'ms/batch':>10}{'masks/s':>10}{'skipped':>9}"
     header += f"{'official ms':>13}{'skipped':>9}{'speed-up':>10}"
     print(header)
     print("-" * len(header))
     official_ms = {}  # grid -> (ms, skipped), timed once per grid
+    results = []
     for name, grid, sampler, collator in rows:
-        ms, skipped = median_ms(ours(sampler, batch))
+        ms, skipped = median_ms(ours(sampler, batch), repeats=repeats)
+        result = {"sampler": name, "grid": f"{grid}x{grid}", "ms": ms, "masks/s": BATCH / ms * 1e3}
         line = f"{name:<27}{f'{grid}x{grid}':>6}{ms:>10.2f}{BATCH / ms * 1e3:>10.0f}{skipped:>9}"
         if collator is not None:
             if grid not in official_ms:
-                official_ms[grid] = median_ms(official(collator, batch), repeats=REPEATS // 2)
+                official_ms[grid] = median_ms(official(collator, batch), repeats=max(repeats // 2, 3))
             ref_ms, ref_skipped = official_ms[grid]
             line += f"{ref_ms:>13.2f}{ref_skipped:>9}{ref_ms / ms:>9.1f}x"
+            result.update({"official ms": ref_ms, "speed-up": ref_ms / ms})
         print(line)
+        results.append(result)
     print("\nspeed-up = official ms / our ms (same paper settings, same default_collate work).")
+    torch.set_num_threads(threads)
+    return results
 
 
 if __name__ == "__main__":

@@ -82,8 +82,11 @@ class Predictor(nn.Module):
         queries = rearrange(queries, "b m t d -> (b m) t d")  # (B*M, T, d)
 
         x = torch.cat([x, queries], dim=1)  # (B*M, K+T, d)
-        for block in self.blocks:
-            x = block(x)
-        x = self.norm(x[:, k:])  # (B*M, T, d): keep only the outputs at the mask tokens
+        for block in self.blocks[:-1]:
+            x = block(x)  # (B*M, K+T, d)
+        # Only the outputs at the mask tokens are predictions: the last block computes just those (the context
+        # tokens still serve as its keys and values), the same numbers as block(x)[:, k:] for less work.
+        x = self.blocks[-1](x, last=t)  # (B*M, T, d)
+        x = self.norm(x)  # (B*M, T, d)
         x = self.proj(x)  # (B*M, T, out_dim)
         return rearrange(x, "(b m) t d -> b m t d", b=b, m=m)  # (B, M, T, out_dim)

@@ -208,6 +208,25 @@ def hyperparameters(cfg: Config, step: int, total_steps: int, steps_per_epoch: i
     )
 
 
+def fused_adamw_available(device: torch.device) -> bool:
+    """PyTorch's fused AdamW (one kernel for all parameters) runs on CUDA, and on the CPU since torch 2.4."""
+    if device.type == "cuda":
+        return True
+    major, minor = (int(v) for v in torch.__version__.split(".")[:2])
+    return device.type == "cpu" and (major, minor) >= (2, 4)
+
+
+def build_optimizer(ijepa: IJEPA, cfg: Config, device: torch.device) -> torch.optim.AdamW:
+    """AdamW over the context encoder and predictor, biases and norms without weight decay.
+
+    ``fused=True`` where available: the same update, computed for all parameters in one kernel instead of a
+    Python loop of about ten small operations per parameter (on the course's CPU run: 12 ms -> 4 ms per step;
+    ViT-S/16: 108 ms -> 20 ms; ``benchmarks/``)."""
+    fused = fused_adamw_available(device)
+    return torch.optim.AdamW(param_groups(*ijepa.trainable_modules()), lr=cfg.optim.lr, betas=cfg.optim.betas,
+                             fused=fused or None)  # fmt: skip
+
+
 def train_step(
     model: nn.Module,
     ijepa: IJEPA,
@@ -381,10 +400,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = True, quiet: bool = F
         generator=torch.Generator(),  # keeps the DataLoader off the global RNG (exact resume)
     )
 
-    use_fused = env.device.type == "cuda"
-    optimizer = torch.optim.AdamW(
-        param_groups(*ijepa.trainable_modules()), lr=cfg.optim.lr, betas=cfg.optim.betas, fused=use_fused or None
-    )
+    optimizer = build_optimizer(ijepa, cfg, env.device)
 
     step = 0
     ckpt_path = out_dir / CHECKPOINT

@@ -183,8 +183,12 @@ class Attention(nn.Module):
         q, k, v = rearrange(qkv, "b n (three h d) -> three b h n d", three=3, h=self.num_heads)  # 3 x (B, h, N, d)
         return self.q_norm(q), self.k_norm(k), v
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False, return_logits: bool = False):
+    def forward(self, x: torch.Tensor, return_attention: bool = False, return_logits: bool = False,
+                last: int | None = None):
+        """``last=n``: only the last n tokens ask queries (all N still serve as keys and values); out (B, n, D)."""
         q, k, v = self.heads(x)  # 3 x (B, h, N, d)
+        if last is not None:
+            q = q[:, :, -last:]  # (B, h, n, d)
         if return_attention or return_logits:
             logits = (q @ k.transpose(-2, -1)) * self.scale  # (B, h, N, N)
             attn = logits.softmax(dim=-1)  # (B, h, N, N), rows sum to 1
@@ -239,6 +243,10 @@ class Block(nn.Module):
     normalised input (one LayerNorm, so there is no ``norm2``), and stochastic depth drops their sum as
     one residual branch. ``qk_norm`` and ``norm_bias`` are passed on (see :class:`ViTConfig`).
     ``return_attention`` / ``return_logits`` return the attention weights / logits too, as in :class:`Attention`.
+
+    ``last=n`` computes the outputs of the last n tokens only, (B, n, D): the other tokens are still read (as
+    keys and values) but their own queries, attention outputs and MLP are skipped. The result equals
+    ``block(x)[:, -n:]``; a last block whose other outputs would be thrown away (the predictor's) does less work.
     """
 
     def __init__(
@@ -262,13 +270,16 @@ class Block(nn.Module):
         self.norm2 = None if parallel else layer_norm(dim, norm_eps, norm_bias)
         self.mlp = MLP(dim, round(dim * mlp_ratio))
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False, return_logits: bool = False):
+    def forward(self, x: torch.Tensor, return_attention: bool = False, return_logits: bool = False,
+                last: int | None = None):
         z = self.norm1(x)  # (B, N, D)
         maps = []
         if return_attention or return_logits:
-            y, *maps = self.attn(z, return_attention=return_attention, return_logits=return_logits)
+            y, *maps = self.attn(z, return_attention=return_attention, return_logits=return_logits, last=last)
         else:
-            y = self.attn(z)  # (B, N, D)
+            y = self.attn(z, last=last)  # (B, N, D), or (B, n, D) with last=n
+        if last is not None:  # only the last n tokens go on: the others were only needed as keys and values
+            x, z = x[:, -last:], z[:, -last:]  # (B, n, D)
         if self.parallel:
             x = x + self.drop_path(y + self.mlp(z))  # (B, N, D): both branches read the same LN(x)
         else:

@@ -111,6 +111,31 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     assert ddp_losses == pytest.approx(single_losses, rel=1e-4)
 
 
+def test_script_optimizer_is_fused_adamw_and_matches_the_loop():
+    """The script's AdamW is PyTorch's fused kernel where available (CPU since torch 2.4): the same update as the
+    per-parameter loop (to float rounding), two parameter groups, weight decay only on the weights."""
+    cfg = tiny_config()
+    torch.manual_seed(0)
+    a, b = train_mod.build_model(cfg), train_mod.build_model(cfg)
+    b.load_state_dict(a.state_dict())
+    fused = train_mod.build_optimizer(a, cfg, torch.device("cpu"))
+    assert fused.defaults["fused"] == train_mod.fused_adamw_available(torch.device("cpu"))
+    if tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 4):
+        assert fused.defaults["fused"]
+    loop = torch.optim.AdamW(train_mod.param_groups(*b.trainable_modules()), lr=cfg.optim.lr, betas=cfg.optim.betas,
+                             foreach=False)  # fmt: skip
+    assert [len(g["params"]) for g in fused.param_groups] == [len(g["params"]) for g in loop.param_groups]
+    masks = MaskBatch(torch.arange(10).expand(4, 10), torch.arange(20, 24).reshape(1, 1, 4).expand(4, 1, 4), (6, 6))
+    images = torch.randn(4, 3, 48, 48, generator=torch.Generator().manual_seed(1))
+    hp = train_mod.StepHyperparameters(lr=1e-3, weight_decay=0.04, momentum=0.996)
+    start = {k: v.clone() for k, v in a.state_dict().items()}
+    for _ in range(3):
+        train_mod.train_step(a, a, fused, images, masks, hp)
+        train_mod.train_step(b, b, loop, images, masks, hp)
+    assert_same_weights(a.state_dict(), b.state_dict(), atol=1e-5)
+    assert not torch.equal(start["predictor.embed.weight"], a.state_dict()["predictor.embed.weight"])  # it trained
+
+
 def test_nonfinite_loss_stops_before_touching_the_weights():
     cfg = tiny_config()
     ijepa = train_mod.build_model(cfg)

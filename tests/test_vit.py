@@ -129,6 +129,26 @@ def test_block_shapes_and_residual():
     assert block(x).shape == (2, 5, 24)
 
 
+@pytest.mark.parametrize("options", [dict(), dict(parallel=True, qk_norm=True), dict(drop_path=0.3)])
+def test_block_last_n_tokens_equals_the_full_block_sliced(options):
+    """Block(x, last=n) computes only the last n tokens' outputs (the predictor's last block): same values and
+    same gradients as block(x)[:, -n:], for less work."""
+    torch.manual_seed(0)
+    block = Block(dim=24, num_heads=2, **options).eval()
+    x = torch.randn(3, 7, 24, requires_grad=True)
+    full = block(x)[:, -4:]
+    part = block(x, last=4)
+    assert part.shape == (3, 4, 24)
+    torch.testing.assert_close(part, full, rtol=1e-5, atol=1e-6)
+    g_full = torch.autograd.grad(full.square().sum(), [x, *block.parameters()])
+    g_part = torch.autograd.grad(part.square().sum(), [x, *block.parameters()])
+    for a, b in zip(g_part, g_full):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    assert g_part[0][:, :3].abs().sum() > 0  # the first tokens still matter, as keys and values
+    _, attn = block(x, return_attention=True, last=4)
+    assert attn.shape == (3, 2, 4, 7)  # 4 queries over 7 keys
+
+
 def test_presets_have_paper_sizes():
     expected = {"tiny": 5.7e6, "small": 22e6, "base": 86e6, "large": 307e6, "huge": 632e6}
     for name, params in expected.items():

@@ -64,6 +64,11 @@ print(f"B={B} images, K={K} context tokens of width D={D}, M={M} target blocks o
 # 4. **Transformer.** Concatenate context and queries, (B·M, K + T, d), and apply the blocks: the queries
 #    read the context through attention.
 # 5. **Out.** Keep the last T tokens, LayerNorm, project d -> D, and reshape to (B, M, T, D).
+#
+# Step 5 throws the context tokens' outputs away. `Predictor.forward` therefore asks its last block for the
+# mask tokens only, `block(h, last=T)`: the context tokens still serve as keys and values, but their own
+# queries, output projection and MLP are skipped (same numbers, 3-5 % fewer FLOPs per training step; see
+# `benchmarks/README.md`). Below, by hand, we run every block in full, and compare.
 
 # %%
 trace = [("context tokens (B, K, D)", context.shape)]
