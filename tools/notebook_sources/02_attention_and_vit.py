@@ -407,20 +407,18 @@ assert hand[2] > hand[0]  # the content head looks further away, wherever simila
 # head (or their mean) and a query patch, and the figure follows. First a static view (so that this page
 # shows something without a running kernel), then the interactive one.
 #
-# Set `USE_TRAINED = True` after `make train` to explore the encoder you trained (64-pixel images, 8 x 8
-# patches).
+# Set `USE_TRAINED = True` to explore the course's trained encoder instead (the CPU run's target encoder,
+# shipped in `assets/cpu_default/`, 64-pixel images, 8 x 8 patches; notebook 07 studies it), or point
+# `ENCODER_FILE` at your own export after `make train` and `python tools/export_course_encoder.py`.
 
 # %%
 USE_TRAINED = False
 if USE_TRAINED:
-    from minijepa.config import config_from_dict
     from minijepa.data import load_photo
-    from minijepa.train import build_model
+    from minijepa.pretrained import load_encoder
 
-    checkpoint = torch.load(ROOT / "runs/cpu_default/checkpoint.pt", map_location="cpu", weights_only=False)
-    trained = build_model(config_from_dict(checkpoint["config"]))
-    trained.load_state_dict(checkpoint["model"])
-    encoder = trained.target_encoder
+    ENCODER_FILE = ROOT / "assets" / "cpu_default" / "target_encoder.pt"
+    encoder, _ = load_encoder(ENCODER_FILE)
     explorer = AttentionExplorer.from_encoder(encoder, load_photo("chelsea", encoder.config.image_size[0]))
 
 view = explorer.update(layer=explorer.num_layers - 1, head="mean", query=(explorer.grid[0] // 2, explorer.grid[1] // 3))
