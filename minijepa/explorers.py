@@ -398,15 +398,19 @@ class AttentionExplorer:
 
     @classmethod
     def from_encoder(cls, encoder, image: torch.Tensor, normalize: bool = True) -> "AttentionExplorer":
-        """Run ``encoder`` once on ``image`` (3, S, S) in [0, 1] (ImageNet-normalised first if ``normalize``)."""
+        """Run ``encoder`` once on ``image`` (3, H, W) in [0, 1] (ImageNet-normalised first if ``normalize``).
+
+        The image may have another size than the one the encoder was built for (any multiple of the patch
+        size): the grid is the image's."""
         from .data import normalize as imagenet_normalize
 
-        x = imagenet_normalize(image)[None] if normalize else image[None]  # (1, 3, S, S)
+        x = imagenet_normalize(image)[None] if normalize else image[None]  # (1, 3, H, W)
+        grid = encoder.patch_embed.check_input(x)  # (H/P, W/P); a clear error for a bad size
         was_training = encoder.training
         encoder.eval()
         _, maps = encoder.forward_with_attention(x)  # L x (1, h, N, N)
         encoder.train(was_training)
-        return cls([m[0] for m in maps], encoder.grid, encoder.config.patch_size, image)
+        return cls([m[0] for m in maps], grid, encoder.config.patch_size, image)
 
     @property
     def num_layers(self) -> int:

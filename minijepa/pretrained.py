@@ -185,6 +185,9 @@ def infer_vit_config(state: dict, num_heads: int | None = None) -> ViTConfig:
     - grid, hence image size: the saved ``pos_embed`` (1, N, D), with a square grid of side sqrt(N);
     - MLP ratio: ``blocks.0.mlp.fc1.weight`` (hidden, D), hidden / D (6144 / 1408 for ViT-g);
     - qkv bias: whether ``blocks.0.attn.qkv.bias`` exists;
+    - ViT-22B options (never in official checkpoints, possible in minijepa's own): ``qk_norm`` if
+      ``blocks.0.attn.q_norm.weight`` exists, ``parallel_blocks`` if ``blocks.0.norm2.weight`` does not,
+      ``norm_bias`` if ``blocks.0.norm1.bias`` exists;
     - heads: not visible in any shape; taken from the preset of that width unless ``num_heads`` is given;
     - LayerNorm eps 1e-6, as in every official factory (``partial(nn.LayerNorm, eps=1e-6)``).
     """
@@ -200,6 +203,7 @@ def infer_vit_config(state: dict, num_heads: int | None = None) -> ViTConfig:
     if side * side != n:
         raise ValueError(f"pos_embed has {n} positions, not a square grid")
     hidden = state["blocks.0.mlp.fc1.weight"].shape[0]
+    has_norms = "blocks.0.norm1.weight" in state  # the options below are read from the block norms' keys
     return ViTConfig(
         image_size=side * patch_h,
         patch_size=patch_h,
@@ -209,6 +213,9 @@ def infer_vit_config(state: dict, num_heads: int | None = None) -> ViTConfig:
         num_heads=_heads_for_width(width, num_heads, "encoder"),
         mlp_ratio=hidden / width,  # Block rounds width * ratio back to exactly `hidden`
         qkv_bias="blocks.0.attn.qkv.bias" in state,
+        qk_norm="blocks.0.attn.q_norm.weight" in state,
+        parallel_blocks=has_norms and "blocks.0.norm2.weight" not in state,
+        norm_bias=not has_norms or "blocks.0.norm1.bias" in state,
         drop_path_rate=0.0,  # only matters for training
         norm_eps=1e-6,
     )

@@ -197,6 +197,22 @@ def test_attention_rows_are_distributions(explorer):
     assert view.overlay.shape == (64, 64, 3)
 
 
+def test_attention_explorer_on_an_image_of_another_size(image):
+    """The encoder was built for 64 px; a 48 x 80 image gives a 6 x 10 grid, and the views follow it."""
+    torch.manual_seed(0)
+    encoder = vit_tiny(patch_size=8, image_size=64, depth=2, init_std=0.2)
+    other = torch.nn.functional.interpolate(image[None], size=(48, 80), mode="bilinear", align_corners=False)[0]
+    explorer = AttentionExplorer.from_encoder(encoder, other.clamp(0, 1))
+    assert explorer.grid == (6, 10)
+    view = explorer.update(layer=1, head="mean", query=(5, 9))
+    assert view.attention.shape == (6, 10) and view.overlay.shape == (48, 80, 3)
+    assert math.isclose(view.attention.sum(), 1.0, rel_tol=1e-5)
+    with pytest.raises(ValueError, match="outside the 6x10 grid"):
+        explorer.update(query=(6, 0))
+    with pytest.raises(ValueError):
+        AttentionExplorer.from_encoder(encoder, image[:, :60, :60])  # not a multiple of the patch size
+
+
 def test_different_query_gives_a_different_row(explorer):
     a = explorer.update(layer=0, head=0, query=(0, 0))
     b = explorer.update(query=(7, 7))  # layer and head are kept

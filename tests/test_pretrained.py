@@ -215,7 +215,24 @@ def _shape_only_state(preset: str, patch: int, grid: int) -> dict:
     for i in range(depth):
         state[f"module.blocks.{i}.mlp.fc1.weight"] = meta(hidden, width)
         state[f"module.blocks.{i}.attn.qkv.bias"] = meta(3 * width)
+        for norm in ("norm1", "norm2"):
+            state[f"module.blocks.{i}.{norm}.weight"] = meta(width)
+            state[f"module.blocks.{i}.{norm}.bias"] = meta(width)
     return state
+
+
+@pytest.mark.parametrize("options", [dict(), dict(qk_norm=True), dict(parallel_blocks=True, qkv_bias=False),
+                                     dict(norm_bias=False, qk_norm=True)])
+def test_vit22b_options_inferred_from_key_names(options):
+    """minijepa's own encoders with ViT-22B options load back with the right options (official ones have none)."""
+    torch.manual_seed(0)
+    model = VisionTransformer(image_size=32, patch_size=8, embed_dim=48, depth=2, num_heads=3, **options).eval()
+    config = infer_vit_config(model.state_dict() | {"pos_embed": model.pos_embed}, num_heads=3)
+    assert config == model.config
+    rebuilt = VisionTransformer(config).eval()
+    rebuilt.load_state_dict(model.state_dict())
+    images = torch.randn(2, 3, 32, 32)
+    assert torch.equal(rebuilt(images), model(images))
 
 
 @pytest.mark.parametrize("preset", sorted(VIT_PRESETS))
