@@ -39,8 +39,9 @@ MFU = (FLOPs of one step) / (median step time) / (peak): FLOPs are counted with
 backward; the optimiser and EMA are not counted). On a CPU the counter does not know PyTorch's fused
 attention kernel (``aten._scaled_dot_product_flash_attention_for_cpu``) and would count our attention as
 zero; we register that kernel with the counter's own SDPA formula (its backward as twice the forward, the
-model's FLOPs without the kernel's recomputation), so both rows count the same FLOPs (a warning is printed
-if they differ by more than 1 %). The peak is measured in the same run:
+model's FLOPs without the kernel's recomputation), so that both rows count alike. Ours does slightly less
+work (the predictor's last block skips the context tokens' outputs, :func:`skipped_flops`); a warning is
+printed if our count is not the official one minus that work, to 1 %. The peak is measured in the same run:
 the median speed of a large square float32 matrix product (2048 x 2048 on a CPU).
 
 Memory: on a CPU, each row runs a few steps in a fresh process (``--probe-memory``) and reports the
