@@ -10,7 +10,7 @@ SUBMISSIONS ?= submissions
 GRADES      ?= grades
 OUT    ?= runs/cpu_default
 
-.PHONY: train test venv bench clean notebooks grade explorers-html
+.PHONY: train test venv bench clean notebooks grade explorers-html ceiling
 
 venv: $(STAMP)
 
@@ -23,6 +23,11 @@ $(STAMP): pyproject.toml
 
 train: $(STAMP)
 	$(BIN)/python -m minijepa.train --config $(CONFIG) --out $(OUT)
+
+# The supervised ceiling for CONFIG (same encoder, labels, same budget; about 8 min for the default config):
+# the report shows it beside the run when its config matches (run.ceiling names the file).
+ceiling: $(STAMP)
+	$(BIN)/python -m minijepa.supervised --config $(CONFIG)
 
 # The browser tests (JupyterLab in headless Chromium) run last and alone: they are sensitive to load.
 # Without /usr/bin/chromium they are skipped, unless MINIJEPA_REQUIRE_BROWSER=1 (as in .ci/run).

@@ -102,6 +102,8 @@ class RunConfig:
     log_every: int = 10
     checkpoint_every: int = 100  # steps
     evaluate: bool = True  # linear probe / k-NN report at the end
+    probe_every: int = 0  # steps between quick probes of both encoders (probe curves in metrics.jsonl); 0: off
+    ceiling: str | None = None  # JSON of `python -m minijepa.supervised` shown by the report when its config matches
     tensorboard: bool = False
     collapse_std: float = 0.1  # warn when the spread of target tokens (evaluate.feature_std, 1 = healthy) falls below
 

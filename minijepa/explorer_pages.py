@@ -292,7 +292,7 @@ def _attention_explorer(checkpoint: Path | None) -> tuple[AttentionExplorer, str
         encoder = vit_tiny(patch_size=16, image_size=224).eval()
         return AttentionExplorer.from_encoder(encoder, load_photo("chelsea", 224)), "a random-init ViT-Tiny"
     from .config import config_from_dict
-    from .train import build_model
+    from .build import build_model
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     model = build_model(config_from_dict(state["config"]))

@@ -1,8 +1,10 @@
-"""The end-of-run report: loss curve, mask examples, and frozen-feature probes against two baselines.
+"""The end-of-run report: loss and probe curves, mask examples, and frozen-feature probes against baselines.
 
-Written into the run folder as report.json, report.png and masks.png, with a short summary printed.
-The probes compare three feature sources with the same protocol: the trained target encoder, an encoder
-with random initial weights (same architecture), and raw pixels.
+Written into the run folder as report.json, report.png and masks.png, with a short summary printed. The
+probes follow the one protocol of :mod:`minijepa.evaluate` (validated linear probe and k-NN, feature choice
+made on validation data) for every source: the trained target (EMA) encoder and context encoder, the same
+architecture at random initialisation, raw pixels, and, when one was made for this config, the supervised
+ceiling (:mod:`minijepa.supervised`).
 """
 
 from __future__ import annotations
@@ -14,56 +16,35 @@ import torch
 
 from . import data as data_lib
 from .config import Config
-from .evaluate import effective_rank, extract_features, feature_std, knn_classify, linear_probe, pixel_features
+from .evaluate import chance_levels, evaluate_encoders, find_ceiling, format_summary, probe_sets
 from .ijepa import IJEPA
 from .vit import VisionTransformer
 
-__all__ = ["probe_sets", "probe_encoders", "context_use", "write_report"]
+__all__ = ["context_use", "probe_curves", "write_report", "read_metrics"]
+
+ENCODER_NAMES = {"target": "I-JEPA (target encoder)", "context": "I-JEPA (context encoder)"}
 
 
-def _stack(dataset) -> torch.Tensor:
-    return torch.stack([dataset[i][0] for i in range(len(dataset))])
+def read_metrics(path: Path) -> tuple[list[dict], list[dict]]:
+    """(training records, probe records) of a run's metrics.jsonl; probe records carry a "probe" key."""
+    path = Path(path)
+    if not path.exists():
+        return [], []
+    records = [json.loads(line) for line in path.read_text().splitlines() if line]
+    return [r for r in records if "loss" in r], [r for r in records if "probe" in r]
 
 
-def probe_sets(cfg: Config):
-    """(train images, train labels, test images, test labels), labels a dict task -> (N,) LongTensor.
-
-    Images are normalised and at the model's resolution (no crop).
-    """
-    d, size = cfg.data, cfg.model.image_size
-    if d.dataset == "shapes":
-        train = data_lib.ShapesDataset(d.num_eval_images * 2, image_size=size, seed=cfg.run.seed)
-        test = data_lib.build_dataset("shapes", split="test", image_size=size, num_images=d.num_eval_images, seed=cfg.run.seed)
-        return (data_lib.normalize(_stack(train)), dict(train.labels),
-                data_lib.normalize(_stack(test)), dict(test.labels))
-    transform = data_lib.eval_transform(size)
-    train = data_lib.build_dataset(d.dataset, root=d.root, split="train", image_size=size, transform=transform)
-    test = data_lib.build_dataset(d.dataset, root=d.root, split="test", image_size=size, transform=transform)
-    limit = d.num_eval_images * 2
-    g = torch.Generator().manual_seed(0)
-    tr_idx = torch.randperm(len(train), generator=g)[:limit].tolist()
-    te_idx = torch.randperm(len(test), generator=g)[:d.num_eval_images].tolist()
-    tr = [train[i] for i in tr_idx]
-    te = [test[i] for i in te_idx]
-    return (torch.stack([x for x, _ in tr]), {"label": torch.tensor([y for _, y in tr])},
-            torch.stack([x for x, _ in te]), {"label": torch.tensor([y for _, y in te])})
-
-
-def probe_encoders(sources: dict, train_x, train_y: dict, test_x, test_y: dict, probe_epochs: int = 200) -> dict:
-    """Linear probe and k-NN accuracy for every feature source and task: {source: {task: {...}}}."""
-    results = {}
-    for name, featurize in sources.items():
-        f_train, f_test = featurize(train_x), featurize(test_x)
-        results[name] = {
-            task: {
-                "linear_probe": linear_probe(f_train, train_y[task], f_test, test_y[task], epochs=probe_epochs),
-                "knn": knn_classify(f_train, train_y[task], f_test, test_y[task]),
-            }
-            for task in train_y
-        }
-        results[name]["_features"] = {"std": feature_std(f_test), "effective_rank": effective_rank(f_test),
-                                      "dim": f_test.shape[1]}
-    return results
+def probe_curves(probes: list[dict], task: str) -> dict:
+    """Best and last point of each encoder's linear-probe curve on ``task`` (validation split of the quick probe)."""
+    curves = {}
+    if not probes:
+        return curves
+    for key in probes[-1]["probe"]:
+        points = [(r["step"], r["probe"][key][task]["linear_probe"]) for r in probes if key in r["probe"]]
+        best_step, best = max(points, key=lambda p: (p[1], -p[0]))
+        curves[ENCODER_NAMES.get(key, key)] = {"task": task, "best": best, "best_step": best_step,
+                                                "last": points[-1][1], "last_step": points[-1][0]}
+    return curves
 
 
 @torch.no_grad()
@@ -92,6 +73,24 @@ def context_use(ijepa: IJEPA, images: torch.Tensor, mask_sampler, seed: int = 0,
     return {"own_context_loss": own, "other_context_loss": swapped, "ratio": swapped / max(own, 1e-12)}
 
 
+def _plot_curves(ax, probes: list[dict], task: str, metric: str, chance: float | None) -> None:
+    for key in probes[-1]["probe"]:
+        steps = [r["step"] for r in probes if key in r["probe"]]
+        values = [100 * r["probe"][key][task][metric] for r in probes if key in r["probe"]]
+        ax.plot(steps, values, marker="o", ms=3, label=ENCODER_NAMES.get(key, key))
+    first = probes[0]
+    if first["step"] == 0 and "context" in first["probe"]:
+        ax.axhline(100 * first["probe"]["context"][task][metric], color="C2", ls="--", lw=1, label="random init (step 0)")
+    if "pixels" in first:
+        ax.axhline(100 * first["pixels"][task][metric], color="C3", ls="--", lw=1, label="pixels")
+    if chance is not None:
+        ax.axhline(100 * chance, color="k", ls=":", lw=1, label="chance")
+    ax.set_xlabel("step")
+    ax.set_ylabel("top-1 (%)")
+    ax.set_title(f"{'Linear probe' if metric == 'linear_probe' else 'k-NN'} during training: {task} (validation)")
+    ax.legend(fontsize=7)
+
+
 def write_report(cfg: Config, ijepa: IJEPA, random_encoder: VisionTransformer, out_dir: Path, mask_sampler,
                  quiet: bool = False) -> dict:
     """``random_encoder``: the same architecture with untrained weights, the probes' baseline."""
@@ -104,31 +103,35 @@ def write_report(cfg: Config, ijepa: IJEPA, random_encoder: VisionTransformer, o
 
     out_dir = Path(out_dir)
     device = next(ijepa.parameters()).device
-    train_x, train_y, test_x, test_y = probe_sets(cfg)
+    sets = probe_sets(cfg)
+    test_x, test_y = sets[2], sets[3]
+    encoders = {ENCODER_NAMES["target"]: ijepa.target_encoder, ENCODER_NAMES["context"]: ijepa.context_encoder,
+                "random init": random_encoder.to(device)}
+    results = evaluate_encoders(encoders, sets)
+    chance = chance_levels(test_y)
+    ceiling, ceiling_note = find_ceiling(cfg, [out_dir / "supervised.json", cfg.run.ceiling])
+    records, probes = read_metrics(out_dir / "metrics.jsonl")
+    task = cfg.data.eval_task if cfg.data.eval_task in test_y else next(iter(test_y))
+    curves = probe_curves(probes, task)
 
-    random_encoder = random_encoder.to(device)
-    sources = {
-        "I-JEPA (target encoder)": lambda x: extract_features(ijepa.target_encoder, x),
-        "random init": lambda x: extract_features(random_encoder, x),
-        "pixels": lambda x: pixel_features(x),
-    }
-    results = probe_encoders(sources, train_x, train_y, test_x, test_y)
-    chance = {t: float(torch.bincount(test_y[t]).max()) / len(test_y[t]) for t in test_y}
-
-    metrics_path = out_dir / "metrics.jsonl"
-    records = [json.loads(line) for line in metrics_path.read_text().splitlines() if line] if metrics_path.exists() else []
-
-    # Figures: loss curve + probes, and masks on training images.
-    fig, axes = plt.subplots(1, 3, figsize=(16, 3.8))
+    # Figures: loss and probe curves on top, the final probes below; masks on test images.
+    fig, axes = plt.subplot_mosaic([["loss", "curve_lin", "curve_knn"], ["lin", "lin", "knn"]], figsize=(16, 8))
     if records:
-        plot_loss_curve([r["step"] for r in records], [r["loss"] for r in records], ax=axes[0], smooth=5)
-    plain = {s: {t: v for t, v in r.items() if not t.startswith("_")} for s, r in results.items()}
-    plot_probe_results(plain, "linear_probe", ax=axes[1], chance=chance)
-    plot_probe_results(plain, "knn", ax=axes[2], chance=chance)
-    axes[1].set_title("Linear probe on frozen features")
-    axes[2].set_title("k-NN (k=20) on frozen features")
+        plot_loss_curve([r["step"] for r in records], [r["loss"] for r in records], ax=axes["loss"], smooth=5)
+    for metric, key in (("linear_probe", "curve_lin"), ("knn", "curve_knn")):
+        if probes:
+            _plot_curves(axes[key], probes, task, metric, chance.get(task))
+        else:
+            axes[key].set_axis_off()
+    bars = {s: {t: v for t, v in r.items() if t in test_y} for s, r in results.items()}
+    if ceiling is not None:
+        bars["supervised ceiling"] = {t: v for t, v in ceiling["probes"]["supervised"].items() if t in test_y}
+    plot_probe_results(bars, "linear_probe", ax=axes["lin"], chance=chance)
+    plot_probe_results(bars, "knn", ax=axes["knn"], chance=chance)
+    axes["lin"].set_title("Linear probe on frozen features (validated, test split)")
+    axes["knn"].set_title("k-NN (k=20) on frozen features (test split)")
     fig.tight_layout()
-    fig.savefig(out_dir / "report.png", dpi=90)
+    fig.savefig(out_dir / "report.png", dpi=80)
     plt.close(fig)
 
     g = torch.Generator().manual_seed(cfg.run.seed)
@@ -140,30 +143,17 @@ def write_report(cfg: Config, ijepa: IJEPA, random_encoder: VisionTransformer, o
 
     report = {
         "probes": results,
+        "ceiling": ceiling,
+        "ceiling_note": ceiling_note,
+        "probe_curves": curves,
         "context_use": context_use(ijepa, test_x, mask_sampler, seed=cfg.run.seed),
         "chance": chance,
         "final_loss": records[-1]["loss"] if records else None,
         "steps": records[-1]["step"] if records else 0,
+        "probe_seconds": sum(r.get("probe_seconds", 0.0) for r in probes),
         "config": cfg.model.__dict__ | {"masks": cfg.masks.strategy},
     }
     (out_dir / "report.json").write_text(json.dumps(report, indent=2, default=str))
     if not quiet:
         print(format_summary(report))
     return report
-
-
-def format_summary(report: dict) -> str:
-    results = report["probes"]
-    tasks = [t for t in next(iter(results.values())) if not t.startswith("_")]
-    lines = [f"final loss {report['final_loss']:.4f} after {report['steps']} steps" if report["final_loss"] is not None else "",
-             "top-1 accuracy (%) on frozen features: linear probe / k-NN",
-             f"{'features':<26}" + "".join(f"{t:>16}" for t in tasks)]
-    for source, per_task in results.items():
-        lines.append(f"{source:<26}" + "".join(
-            f"{100 * per_task[t]['linear_probe']:>9.1f} /{100 * per_task[t]['knn']:>5.1f}" for t in tasks))
-    lines.append(f"{'chance':<26}" + "".join(f"{100 * report['chance'][t]:>16.1f}" for t in tasks))
-    if report.get("context_use"):
-        c = report["context_use"]
-        lines.append(f"predictor's held-out loss: {c['own_context_loss']:.3f} with the image's own context, "
-                     f"{c['other_context_loss']:.3f} with another image's (x{c['ratio']:.2f}; ~1 = the context is ignored)")
-    return "\n".join(lines)

@@ -8,6 +8,8 @@ around it (:func:`train`) handles data, logging, checkpoints and faults:
 - a checkpoint (atomic: temporary file, then rename) every ``run.checkpoint_every`` steps and at the end
   holds everything needed to continue exactly; a run started again with the same ``--out`` resumes;
 - a non-finite loss stops the run before the weights are touched and keeps the last good checkpoint;
+- every ``run.probe_every`` steps, both encoders are probed on a small validation set (:func:`probe_record`):
+  the probe curves of the report;
 - under torchrun, each process trains on its slice of the global batch with DistributedDataParallel;
   rank 0 alone logs and writes files.
 """
@@ -31,14 +33,13 @@ import yaml
 
 from . import data as data_lib
 from .batches import GlobalBatchSampler, MaskingCollator, SeededCrops, mix_seed
-from .config import Config, config_from_dict, config_to_dict, load_config
+from .config import Config, config_to_dict, load_config
 from .ema import momentum_schedule
-from .evaluate import effective_rank, feature_std
+from .evaluate import effective_rank, feature_std, probe_sets, quick_probe, quick_probe_sets
+from .build import build_encoder, build_mask_sampler, build_model, load_trained_model  # noqa: F401 (re-exported)
 from .ijepa import IJEPA
-from .masks import BlockMasks, MaskBatch, MultiBlockMasks, RandomMasks, RasterizedMasks
-from .predictor import Predictor
+from .masks import MaskBatch
 from .schedules import cosine, param_groups, set_hyperparameters, warmup_cosine
-from .vit import VisionTransformer, vit_config
 
 __all__ = [
     "NonFiniteLossError",
@@ -61,55 +62,6 @@ class NonFiniteLossError(RuntimeError):
 # ----------------------------------------------------------------------------------------------------------
 # Building blocks of a run
 # ----------------------------------------------------------------------------------------------------------
-
-
-def build_encoder(cfg: Config) -> VisionTransformer:
-    m = cfg.model
-    overrides = {k: getattr(m, k) for k in ("depth", "embed_dim", "num_heads") if getattr(m, k) is not None}
-    options = {k: getattr(m, k) for k in ("patch_init", "pos_embed", "qk_norm", "parallel_blocks", "qkv_bias", "norm_bias")}
-    return VisionTransformer(
-        vit_config(m.encoder, image_size=m.image_size, patch_size=m.patch_size, drop_path_rate=m.drop_path_rate,
-                   **options, **overrides)
-    )
-
-
-def build_model(cfg: Config) -> IJEPA:
-    """Context encoder, predictor and the EMA target encoder described by ``cfg.model``."""
-    encoder = build_encoder(cfg)
-    m = cfg.model
-    out_dim = IJEPA.pixel_dim(encoder) if m.target == "pixels" else None
-    predictor = Predictor(
-        encoder.grid,
-        encoder.embed_dim,
-        predictor_dim=m.predictor_dim,
-        depth=m.predictor_depth,
-        num_heads=m.predictor_heads or encoder.config.num_heads,
-        drop_path_rate=m.drop_path_rate,
-        out_dim=out_dim,
-    )
-    return IJEPA(encoder, predictor, loss=m.loss, target=m.target)
-
-
-def build_mask_sampler(cfg: Config, grid: tuple[int, int]):
-    k = cfg.masks
-    if k.strategy == "multiblock":
-        return MultiBlockMasks(
-            grid,
-            num_targets=k.num_targets,
-            target_scale=k.target_scale,
-            target_aspect_ratio=k.target_aspect_ratio,
-            context_scale=k.context_scale,
-            min_keep=k.min_keep,
-            allow_overlap=k.allow_overlap,
-            mode=k.mode,
-        )
-    if k.strategy == "random":
-        return RandomMasks(grid, target_ratio=k.random_ratio)
-    if k.strategy == "block":
-        return BlockMasks(grid, target_scale=k.block_scale)
-    if k.strategy == "rasterized":
-        return RasterizedMasks(grid)
-    raise ValueError(f"masks.strategy={k.strategy!r}; choose one of multiblock, random, block, rasterized")
 
 
 @dataclass
@@ -318,23 +270,6 @@ def load_checkpoint(path: Path, ijepa: IJEPA, optimizer, cfg: Config) -> dict:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def load_trained_model(path: str | Path) -> tuple[IJEPA, Config, dict]:
-    """(the I-JEPA model in eval mode, its config, the raw checkpoint) from a checkpoint this script wrote."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(state, dict) or "config" not in state or "model" not in state:
-        raise ValueError(f"{path} is not a minijepa checkpoint (no 'config'/'model'); for official I-JEPA files use minijepa.pretrained")
-    cfg = config_from_dict(state["config"])
-    ijepa = build_model(cfg)
-    try:
-        ijepa.load_state_dict(state["model"])
-    except RuntimeError as e:
-        raise ValueError(f"checkpoint {path} does not fit the model its config describes: {e}") from None
-    return ijepa.eval(), cfg, state
-
-
 def make_datasets(cfg: Config):
     d = cfg.data
     if d.dataset == "shapes":
@@ -348,6 +283,21 @@ def make_datasets(cfg: Config):
         if cfg.run.evaluate:  # the end-of-run probe needs a test split: fail now, not after training
             data_lib.build_dataset(d.dataset, root=d.root, split="test", image_size=cfg.model.image_size)
     return train_set
+
+
+def probe_record(ijepa: IJEPA, quick_sets, step: int) -> dict:
+    """The probe curves' point at ``step``: quick probes of both encoders (and, at step 0, of raw pixels).
+
+    At step 0 both encoders are the random initialisation: that point is the curves' random-init level.
+    Reads the weights only (eval mode, no random numbers), so the run continues exactly as without it.
+    """
+    start = time.perf_counter()
+    scores = quick_probe({"target": ijepa.target_encoder, "context": ijepa.context_encoder}, quick_sets, pixels=step == 0)
+    record = {"step": step, "probe": {k: v for k, v in scores.items() if k != "pixels"}}
+    if "pixels" in scores:
+        record["pixels"] = scores["pixels"]
+    record["probe_seconds"] = time.perf_counter() - start
+    return record
 
 
 class MetricsLog:
@@ -370,6 +320,8 @@ class MetricsLog:
 
 def train(cfg: Config, out_dir: str | Path, resume: bool = True, quiet: bool = False) -> dict:
     """Run (or resume) pretraining described by ``cfg``; returns a summary dict (rank 0) or {}."""
+    if cfg.run.probe_every < 0:
+        raise ValueError(f"run.probe_every={cfg.run.probe_every}; use 0 (off) or a number of steps")
     env = setup_distributed(cfg.run.device)
     out_dir = Path(out_dir)
     if cfg.run.threads:
@@ -436,6 +388,12 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = True, quiet: bool = F
 
         progress = tqdm(total=stop_step, initial=step, desc="I-JEPA", dynamic_ncols=True, file=sys.stdout)
 
+    quick_sets = None
+    if env.is_main and cfg.run.probe_every > 0:
+        quick_sets = quick_probe_sets(probe_sets(cfg))
+        if step == 0:
+            log.write(probe_record(ijepa, quick_sets, 0))
+
     ijepa.train()
     last_time, images_seen = time.perf_counter(), 0
     try:
@@ -485,6 +443,9 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = True, quiet: bool = F
                             msg = (f"warning: step {step}: target features are collapsing (std across tokens "
                                    f"{record['target_std']:.4f} < {cfg.run.collapse_std}, effective rank {record['target_rank']:.1f})")
                             (progress.write if progress is not None else print)(msg)
+                if quick_sets is not None and (step % cfg.run.probe_every == 0 or step == stop_step):
+                    log.write(probe_record(ijepa, quick_sets, step))
+                    last_time = time.perf_counter()  # the probe's time is not training throughput
                 if progress is not None:
                     progress.update(1)
                 if step % cfg.run.checkpoint_every == 0 or step == stop_step:

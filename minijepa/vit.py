@@ -392,6 +392,22 @@ class VisionTransformer(nn.Module):
             x = block(x)  # (B, K, D)
         return self.norm(x)  # (B, K, D)
 
+    def last_layers(self, images: torch.Tensor, n: int = 4, keep: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """The outputs of the last ``n`` blocks, each through the final norm: ``n`` tensors (B, K, D).
+
+        The last one equals :meth:`forward`. The paper's linear probe may read the concatenation of the last
+        4 layers' pooled tokens (earlier layers keep more of the low-level detail that the last one drops).
+        """
+        if not 1 <= n <= len(self.blocks):
+            raise ValueError(f"n={n}: this encoder has {len(self.blocks)} blocks")
+        x = self.embed(images, keep)  # (B, K, D)
+        outputs = []
+        for i, block in enumerate(self.blocks):
+            x = block(x)  # (B, K, D)
+            if i >= len(self.blocks) - n:
+                outputs.append(self.norm(x))
+        return outputs
+
     @torch.no_grad()
     def forward_with_attention(self, images: torch.Tensor, keep: torch.Tensor | None = None, return_logits: bool = False):
         """Like :meth:`forward`, also returning each block's attention weights, a list of (B, h, K, K).

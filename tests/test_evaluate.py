@@ -56,6 +56,7 @@ def test_evaluate_command(tmp_path):
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "linear probe / k-NN" in result.stdout and "random init" in result.stdout
+    assert "I-JEPA (target encoder)" in result.stdout and "I-JEPA (context encoder)" in result.stdout
     report = json.loads(out.read_text())
     assert set(report["probes"]["pixels"]) >= {"shape", "count", "position", "size"}
     bad = subprocess.run([sys.executable, "-m", "minijepa.evaluate", "--checkpoint", str(tmp_path / "nope.pt")],

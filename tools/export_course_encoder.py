@@ -1,4 +1,4 @@
-"""Ship the default run's results with the course: its target encoder (float16), report and metrics.
+"""Ship a run's results with the course: its target and context encoders (float16), report and metrics.
 
     make train                                   # writes runs/cpu_default/
     python tools/export_course_encoder.py        # -> assets/cpu_default/
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from minijepa.pretrained import save_encoder  # noqa: E402
-from minijepa.train import load_trained_model  # noqa: E402
+from minijepa.build import load_trained_model  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -31,7 +31,8 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     ijepa, cfg, state = load_trained_model(run / "checkpoint.pt")
     save_encoder(ijepa.target_encoder, out / "target_encoder.pt", step=state["step"], config=state["config"])
-    for name in ("report.json", "metrics.jsonl", "config.yaml"):
+    save_encoder(ijepa.context_encoder, out / "context_encoder.pt", step=state["step"], config=state["config"])
+    for name in ("report.json", "report.png", "metrics.jsonl", "config.yaml"):
         shutil.copyfile(run / name, out / name)
     for path in sorted(out.iterdir()):
         print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1e6:.2f} MB")

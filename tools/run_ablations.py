@@ -1,8 +1,10 @@
 """The paper's ablations at the course's scale: masking strategies, and targets in representation vs pixel space.
 
 Each variant is the course's default run (configs/cpu_default.yaml) with one thing changed, trained with the
-pretraining script and probed with the same protocol as its report (linear probe and k-NN on average-pooled
-features of the target encoder, shapes data, four tasks). Results go to one JSON file that notebook 08 reads.
+pretraining script and probed with the same protocol as its report (minijepa.evaluate.evaluate_encoders: the
+validated linear probe and k-NN on both encoders, feature choice made on validation data, shapes data, four
+tasks); the random-init and pixel baselines are probed once with the same protocol. Results go to one JSON
+file that notebook 08 reads.
 
     python tools/run_ablations.py                         # all variants, ~6-7 min each on 2 idle CPU cores
     python tools/run_ablations.py --epochs 4              # half length: what assets/ablations/ holds (see its meta)
@@ -26,24 +28,39 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from minijepa.config import load_config  # noqa: E402
-from minijepa.evaluate import effective_rank, extract_features, knn_classify, linear_probe  # noqa: E402
-from minijepa.report import probe_sets  # noqa: E402
-from minijepa.train import load_trained_model, train  # noqa: E402
+from minijepa.build import build_encoder, load_trained_model  # noqa: E402
+from minijepa.evaluate import chance_levels, evaluate_encoders, probe_sets  # noqa: E402
+from minijepa.train import train  # noqa: E402
 
 ABLATIONS = yaml.safe_load((ROOT / "tools" / "ablations.yaml").read_text())
 VARIANTS = ABLATIONS["variants"]  # name -> --set overrides of configs/cpu_default.yaml
 PAPER = ABLATIONS["paper_top1"]
+PROTOCOL = "minijepa.evaluate.evaluate_encoders (validated logistic probe, k-NN; last layer / last 4 chosen on validation)"
+
+
+def _plain(results: dict) -> dict:
+    """Per-task scores and the feature choice of one source (the per-choice details are dropped)."""
+    return {k: v for k, v in results.items() if k != "choices"}
 
 
 def probe_run(run_dir: Path, sets) -> dict:
     ijepa, cfg, state = load_trained_model(run_dir / "checkpoint.pt")
-    train_x, train_y, test_x, test_y = sets
-    f_train, f_test = extract_features(ijepa.target_encoder, train_x), extract_features(ijepa.target_encoder, test_x)
-    probes = {task: {"linear_probe": linear_probe(f_train, train_y[task], f_test, test_y[task], epochs=200),
-                     "knn": knn_classify(f_train, train_y[task], f_test, test_y[task])} for task in train_y}
-    losses = [json.loads(line)["loss"] for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
-    return {"probes": probes, "effective_rank": effective_rank(f_test), "steps": state["step"],
-            "final_loss": sum(losses[-5:]) / len(losses[-5:])}
+    results = evaluate_encoders({"target": ijepa.target_encoder, "context": ijepa.context_encoder}, sets, pixels=False)
+    target = _plain(results["target"])
+    losses = [json.loads(line)["loss"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+              if line and "loss" in json.loads(line)]
+    return {"probes": {t: v for t, v in target.items() if not t.startswith("_")}, "features": target["_features"],
+            "probes_context": _plain(results["context"]), "effective_rank": target["_features"]["effective_rank"],
+            "steps": state["step"], "final_loss": sum(losses[-5:]) / len(losses[-5:])}
+
+
+def baselines(cfg, sets) -> dict:
+    """The random-init encoder (the report's seed) and raw pixels under the same protocol."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.run.seed + 12345)
+        random_encoder = build_encoder(cfg)
+    results = evaluate_encoders({"random init": random_encoder}, sets)
+    return {name: _plain(r) for name, r in results.items()}
 
 
 def main(argv=None) -> int:
@@ -62,6 +79,8 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     results = json.loads(out.read_text()) if out.exists() else {}
+    if results.get("meta", {}).get("protocol") != PROTOCOL:  # never mix numbers of two protocols in one table
+        results = {}
     results.setdefault("variants", {})
     extra = ([f"optim.epochs={args.epochs}"] if args.epochs else []) + args.overrides
     sets = None
@@ -71,12 +90,14 @@ def main(argv=None) -> int:
         run_dir = Path(args.runs) / name.split(" ")[0]
         start = time.perf_counter()
         train(cfg, run_dir, quiet=True)
-        sets = sets or probe_sets(cfg)
+        if sets is None:
+            sets = probe_sets(cfg)
+            results["baselines"] = baselines(cfg, sets)
         result = probe_run(run_dir, sets)
         result.update(overrides=overrides, minutes=(time.perf_counter() - start) / 60)
         results["variants"][name] = result
-        chance = {t: float(torch.bincount(sets[3][t]).max()) / len(sets[3][t]) for t in sets[3]}
-        results["meta"] = {"config": "configs/cpu_default.yaml", "epochs": cfg.optim.epochs, "chance": chance,
+        chance = chance_levels(sets[3])
+        results["meta"] = {"protocol": PROTOCOL, "config": "configs/cpu_default.yaml", "epochs": cfg.optim.epochs, "chance": chance,
                            "paper_top1": PAPER, "command": " ".join(["python tools/run_ablations.py"] + ([f"--epochs {args.epochs}"] if args.epochs else [])
                                                + [f"--set {o}" for o in args.overrides])}
         out.write_text(json.dumps(results, indent=1))
