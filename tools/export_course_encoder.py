@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     for name in ("report.json", "report.png", "metrics.jsonl", "config.yaml"):
         shutil.copyfile(run / name, out / name)
     for path in sorted(out.iterdir()):
-        print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1e6:.2f} MB")
+        print(f"{path}: {path.stat().st_size / 1e6:.2f} MB")
     return 0
 
 
