@@ -46,7 +46,7 @@ def build_model(cfg: Config) -> IJEPA:
         drop_path_rate=m.drop_path_rate,
         out_dim=out_dim,
     )
-    return IJEPA(encoder, predictor, loss=m.loss, target=m.target)
+    return IJEPA(encoder, predictor, loss=m.loss, target=m.target, vc_weight=m.vc_weight)
 
 
 def build_mask_sampler(cfg: Config, grid: tuple[int, int]):

@@ -49,6 +49,7 @@ class ModelConfig:
     predictor_heads: int | None = None  # None: the encoder's number of heads
     loss: str = "l2"  # l2 (paper) or smooth_l1 (official code)
     target: str = "representation"  # representation (I-JEPA) or pixels (generative baseline)
+    vc_weight: float = 0.0  # extension, off in I-JEPA: VICReg variance/covariance on context embeddings (losses.py)
 
 
 @dataclass

@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .ema import ema_update, make_target_encoder
-from .losses import LOSSES, ijepa_loss
+from .losses import LOSSES, ijepa_loss, variance_covariance
 from .masks import MaskBatch, gather_tokens
 from .patches import patchify
 from .predictor import Predictor
@@ -49,8 +49,11 @@ class IJEPA(nn.Module):
         predictor: Predictor,
         loss: str = "l2",
         target: str = "representation",
+        vc_weight: float = 0.0,
     ):
         super().__init__()
+        if not vc_weight >= 0:
+            raise ValueError(f"vc_weight={vc_weight} must be >= 0 (0: off, the paper's recipe)")
         if loss not in LOSSES:
             raise ValueError(f"unknown loss={loss!r}; choose one of {LOSSES}")
         if target not in TARGET_TYPES:
@@ -69,6 +72,7 @@ class IJEPA(nn.Module):
         self.predictor = predictor
         self.loss_kind = loss
         self.target_kind = target
+        self.vc_weight = vc_weight
 
     @staticmethod
     def pixel_dim(encoder: VisionTransformer) -> int:
@@ -92,6 +96,8 @@ class IJEPA(nn.Module):
         context = self.context_encoder(images, keep=masks.context)  # (B, K, D)
         predictions = self.predictor(context, masks.context, masks.targets)  # (B, M, T, D)
         loss = ijepa_loss(predictions, targets, self.loss_kind)
+        if self.vc_weight > 0:  # extension (losses.variance_covariance): anti-collapse on image embeddings
+            loss = loss + self.vc_weight * variance_covariance(context.mean(dim=1))  # (B, K, D) -> (B, D)
         return IJEPAOutput(loss, predictions, targets, context)
 
     @torch.no_grad()

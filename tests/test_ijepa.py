@@ -99,3 +99,30 @@ def test_context_use_tells_a_predictor_that_ignores_the_image_from_one_that_uses
     seeing = context_use(model, images, sampler)
     assert seeing["own_context_loss"] != pytest.approx(seeing["other_context_loss"])
     assert model.training  # restored
+
+
+def test_variance_covariance_extension():
+    from minijepa.losses import variance_covariance
+
+    g = torch.Generator().manual_seed(0)
+    # Collapsed embeddings (every image the same vector): the variance hinge is at its maximum (~1).
+    same = torch.randn(1, 16, generator=g).expand(64, 16)
+    assert variance_covariance(same).item() == pytest.approx(1 - 1e-2, abs=1e-3)
+    # Independent channels of unit spread: both terms near 0; correlated channels: the covariance term grows.
+    white = torch.randn(4096, 16, generator=g)
+    assert variance_covariance(white).item() < 0.05
+    corr = white.clone()
+    corr[:, 1] = corr[:, 0]
+    # Written out by hand: cov(0, 1) = var(0) ~ 1 counted twice in the off-diagonal sum, / D.
+    assert variance_covariance(corr).item() == pytest.approx(2 / 16, abs=0.03)
+    with pytest.raises(ValueError, match="B >= 2"):
+        variance_covariance(torch.randn(1, 16))
+    # In the model: off by default (loss unchanged), on adds a positive term with a gradient to the encoder.
+    images, masks = torch.randn(4, 3, 32, 32, generator=g), fixed_masks(4)
+    base = small_model()(images, masks).loss
+    model = small_model(vc_weight=1.0)
+    out = model(images, masks)
+    assert out.loss.item() > base.item()
+    torch.testing.assert_close(out.loss - base, variance_covariance(out.context.mean(dim=1)), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="vc_weight"):
+        small_model(vc_weight=-1.0)

@@ -1,0 +1,57 @@
+"""tools/sweep.py: every run recorded (failures included), both encoders probed, baselines once, resumable."""
+
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+from test_train import TINY  # noqa: E402
+
+import sweep  # noqa: E402
+
+
+def test_sweep_records_every_run_and_resumes(tmp_path, capsys):
+    spec = {
+        "base": "configs/cpu_default.yaml",
+        "common": TINY + ["optim.epochs=1", "run.probe_every=4"],
+        "seeds": [0],
+        "runs": {"default": [], "smooth-l1": ["model.loss=smooth_l1"], "bad": ["model.loss=l3"]},
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out, runs = tmp_path / "tiny.jsonl", tmp_path / "runs"
+    assert sweep.main([str(path), "--out", str(out), "--runs", str(runs)]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    done = {r["name"]: r for r in records if r["kind"] == "run"}
+    assert set(done) == {"default", "smooth-l1", "bad"}
+    assert done["bad"]["status"] == "failed" and "l3" in done["bad"]["error"]
+    for name in ("default", "smooth-l1"):
+        r = done[name]
+        assert r["status"] == "ok" and r["steps"] == 8 and r["config"]["run"]["seed"] == 0
+        assert set(r["probes"]) == {"target", "context"}
+        assert {"linear_probe", "knn", "val_accuracy"} <= set(r["probes"]["target"]["shape"])
+        assert r["context_use"] > 0 and r["rank_end"] > 0 and [p["step"] for p in r["probe_curve"]] == [0, 4, 8]
+    assert done["smooth-l1"]["config"]["model"]["loss"] == "smooth_l1"
+    # One baseline (random init and pixels) for the two runs that share architecture and data.
+    baselines = [r for r in records if r["kind"] == "baseline"]
+    assert len(baselines) == 1 and set(baselines[0]["probes"]) == {"random init", "pixels"}
+    assert done["default"]["baseline_key"] == baselines[0]["key"]
+    table = capsys.readouterr().out
+    assert "FAILED" in table and "default" in table and "smooth-l1" in table
+    # A second call trains nothing that already succeeded; only the failed run is tried again.
+    assert sweep.main([str(path), "--out", str(out), "--runs", str(runs)]) == 0
+    again = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["name"] for r in again[len(records):]] == ["bad"]
+    # Ranking uses validation accuracy, never the test split.
+    a, b = done["default"], done["smooth-l1"]
+    for enc in ("target", "context"):
+        a["probes"][enc]["shape"].update(val_accuracy=0.9 if enc == "context" else 0.1, linear_probe=0.0)
+    assert sweep.best_encoder(a, "shape") == "context"
+    b["probes"]["target"]["shape"].update(val_accuracy=0.2, linear_probe=1.0)
+    b["probes"]["context"]["shape"].update(val_accuracy=0.2, linear_probe=1.0)
+    lines = sweep.table([a, b] + baselines).splitlines()
+    assert lines[1].startswith("default") and lines[2].startswith("smooth-l1")
