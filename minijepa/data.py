@@ -61,12 +61,18 @@ def denormalize(x: torch.Tensor) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------------
 
 # Sizes are fractions of the image side, so a seed draws the same scene at 32 px and at 224 px.
-# An object's size is its circumradius R: the radius of the smallest circle around its centre holding it.
-_LARGEST_R = (0.15, 0.27)  # the largest object (the one the shape/position/size labels describe)
-_OTHER_R = (0.065, 0.12)  # the 0-3 other objects, also at most 0.55 x the largest: always clearly smaller
-_GAP = 0.04  # free space between bounding circles, so every object stays a separate blob
+# An object's *size* s is the square root of its area (a fraction of the side): shapes of one size cover
+# the same number of pixels whatever their kind, so neither the mean colour nor the painted area tells
+# the shape, and "size" means what a viewer sees. Its circumradius R (the smallest circle around its
+# centre holding it, used to place objects apart) is s / sqrt(area of the shape at R = 1).
+_SIZES = (0.25, 0.32, 0.39)  # the largest object: small, medium, large (three sizes, as dSprites has scales)
+_OTHER_SIZE = 0.13  # the 0-3 other objects: one size, so their count is their painted area
+_SIZE_JITTER = 0.004  # +- on every size: edges fall at different sub-pixel places, labels stay unambiguous
+_TILT = math.radians(10)  # objects stand upright, tilted by at most this: each shape keeps its silhouette
+_GAP = 0.03  # free space between bounding circles, so every object stays a separate blob
 _MIDLINE_MARGIN = 0.05  # the largest object's centre keeps this far from the midlines: quadrant is never ambiguous
-_CANDIDATES = 64  # candidate positions tried for each small object (rejection sampling, vectorized)
+_CANDIDATES = 256  # candidate positions tried for each small object (rejection sampling, vectorized)
+_UNIFORMS = 1664  # random numbers drawn per image (a fixed count: image i never depends on the others)
 _NOISE_GRID = 5  # background noise: a 5 x 5 grid of random values, smoothly upsampled
 _STREAMS = {"train": 0, "test": 1}  # independent random streams for the two splits of one seed
 
@@ -75,8 +81,9 @@ def _circle(x, y, r):
     return torch.hypot(x, y) - r
 
 
-def _square(x, y, r):
-    return torch.maximum(x.abs(), y.abs()) - r / math.sqrt(2)  # half side = R / sqrt(2)
+def _ring(x, y, r):
+    # Annulus between radii 0.55 r and r: its hole shows the background, unlike the filled circle.
+    return (torch.hypot(x, y) - 0.775 * r).abs() - 0.225 * r
 
 
 def _triangle(x, y, r):
@@ -96,7 +103,11 @@ def _cross(x, y, r):
 
 # Signed distance functions in pixels (negative inside). Coverage clamp(0.5 - sdf, 0, 1) anti-aliases
 # the edge over one pixel, so even a 32 px image shows clean shapes.
-_SHAPES = {"circle": _circle, "square": _square, "triangle": _triangle, "cross": _cross}
+_SHAPES = {"circle": _circle, "ring": _ring, "triangle": _triangle, "cross": _cross}
+# Area of each shape at circumradius R = 1 (same order): pi, pi (1 - 0.55^2), 3 sqrt(3) / 4, and for the
+# cross two bars 2L x 0.6L minus their shared 0.6L x 0.6L square, L^2 = 1 / 1.09.
+_UNIT_AREA = torch.tensor([math.pi, math.pi * (1 - 0.55**2), 3 * math.sqrt(3) / 4, (2 * 1.2 - 0.36) / 1.09],
+                          dtype=torch.float64)
 
 
 def _hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -113,13 +124,15 @@ class _Uniforms:
 
     def take(self, *shape: int) -> torch.Tensor:  # (B, *shape)
         n = math.prod(shape)
+        if self.pos + n > self.u.shape[1]:
+            raise RuntimeError(f"scene sampling needs more than the {self.u.shape[1]} random numbers per image it draws")
         out = self.u[:, self.pos : self.pos + n].reshape(-1, *shape)
         self.pos += n
         return out
 
 
 class ShapesDataset(Dataset):
-    """1-4 coloured shapes on a textured background, drawn in code: the course's default data set.
+    """1-4 coloured shapes of one kind on a smooth textured background, drawn in code: the course's default data set.
 
     Image i is a pure function of (seed, split, i): its random numbers come from its own stream
     ``numpy.random.default_rng([seed, stream, i])`` and it consumes a fixed count of them, so it does
@@ -127,10 +140,20 @@ class ShapesDataset(Dataset):
     so train and test never share an image. Objects never overlap (every object is a separate blob),
     colours and backgrounds are random and independent of the labels.
 
-    Labels (``TASKS``), the spirit of Clevr/Count and Clevr/Dist: ``shape`` of the largest object
-    (circle, square, triangle, cross), ``count`` of objects (class c = c + 1 objects), ``position``
-    (quadrant of the largest object's centre: top-left, top-right, bottom-left, bottom-right) and
-    ``size`` of the largest object (small, medium, large circumradius). All roughly balanced.
+    Labels (``TASKS``), the spirit of Clevr/Count and Clevr/Dist: ``shape`` of the objects (circle, ring,
+    triangle, cross; every object of a scene has the same shape, so the label describes the whole image,
+    as an image class does), ``count`` of objects (class c = c + 1 objects), ``position`` (quadrant of the
+    largest object's centre: top-left, top-right, bottom-left, bottom-right) and ``size`` of the largest
+    object (small, medium, large: three sizes, as dSprites has scales). The other objects share one smaller
+    size, so "the largest" is never in doubt. Sizes are areas: objects of one size cover the same number of
+    pixels whatever their shape. All labels are roughly balanced and independent of each other.
+
+    Why these choices: a label must be learnable by the course's small ViT in the default run's budget, or
+    a probe that fails on it says nothing about self-supervision. With 8 x 8 patches an object is 2-4 patches
+    wide, so shapes are chosen to differ at that scale (a ring's hole, a cross's arms, a triangle's point,
+    a disc), the background varies slowly (no edges of its own), and the other objects all have one size,
+    so how many there are shows in how much of the image they cover. The supervised ceiling
+    (``python -m minijepa.supervised``, ``assets/cpu_default/supervised.json``) measures each label.
 
     Memory: all images are drawn at construction and kept as uint8, N * 3 * S * S bytes
     (2048 images at 64 px: 25 MB; at 224 px: 308 MB).
@@ -158,13 +181,11 @@ class ShapesDataset(Dataset):
         chunk = max(1, 2**20 // image_size**2)  # render ~1M pixels at a time to bound temporary memory
         self.images = torch.cat([self._render(self.scenes, slice(i, i + chunk))[0]
                                  for i in range(0, num_images, chunk)])  # (N, 3, S, S) uint8
-        lo, hi = _LARGEST_R
-        size_bin = ((self.scenes["radius"][:, 0] - lo) / (hi - lo) * 3).long().clamp(0, 2)
         self.labels = {
             "shape": self.scenes["shape"][:, 0].clone(),
             "count": self.scenes["present"].sum(1) - 1,
             "position": self.scenes["quadrant"].clone(),
-            "size": size_bin,
+            "size": self.scenes["size_class"].clone(),
         }  # task -> (N,) int64
 
     @property
@@ -205,17 +226,18 @@ class ShapesDataset(Dataset):
 
     def _sample_scenes(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
         """All random choices, vectorized over images; positions and radii are fractions of the side."""
-        rows = [np.random.default_rng([self.seed, _STREAMS[self.split], int(i)]).random(512) for i in index]
-        u = _Uniforms(torch.from_numpy(np.stack(rows)))  # (B, 512) float64 in [0, 1)
+        rows = [np.random.default_rng([self.seed, _STREAMS[self.split], int(i)]).random(_UNIFORMS) for i in index]
+        u = _Uniforms(torch.from_numpy(np.stack(rows)))  # (B, _UNIFORMS) float64 in [0, 1)
         B = len(index)
         count = (u.take(1)[:, 0] * 4).long() + 1  # (B,) 1..4 objects
         present = torch.arange(4) < count[:, None]  # (B, 4), slot 0 is the largest object
-        shape = (u.take(4) * len(_SHAPES)).long()  # (B, 4)
-        angle = u.take(4) * 2 * math.pi  # (B, 4)
-        radius = u.take(4)  # (B, 4) circumradius, slot 0 first, then the others relative to it
-        radius[:, 0] = _LARGEST_R[0] + radius[:, 0] * (_LARGEST_R[1] - _LARGEST_R[0])
-        other_max = torch.clamp(0.55 * radius[:, :1], max=_OTHER_R[1])  # (B, 1)
-        radius[:, 1:] = _OTHER_R[0] + radius[:, 1:] * (other_max - _OTHER_R[0])
+        shape = (u.take(1) * len(_SHAPES)).long().expand(B, 4)  # (B, 4): every object of a scene has one shape
+        angle = (2 * u.take(4) - 1) * _TILT  # (B, 4)
+        size_class = (u.take(1)[:, 0] * len(_SIZES)).long()  # (B,) 0 small, 1 medium, 2 large
+        size = torch.full((B, 4), _OTHER_SIZE, dtype=torch.float64)
+        size[:, 0] = torch.tensor(_SIZES, dtype=torch.float64)[size_class]
+        size = size + (2 * u.take(4) - 1) * _SIZE_JITTER  # (B, 4)
+        radius = size / _UNIT_AREA[shape].sqrt()  # (B, 4) circumradius
 
         # The largest object: pick a quadrant, then a centre inside it that keeps the object in the image.
         quadrant = (u.take(1)[:, 0] * 4).long()  # (B,) 0 TL, 1 TR, 2 BL, 3 BR
@@ -235,16 +257,19 @@ class ShapesDataset(Dataset):
             best = torch.where(clear >= 0, 0, 1).argmin(1)  # first free candidate, or 0 if none
             best = torch.where(clear.amax(1) >= 0, best, clear.argmax(1))  # none free: the roomiest...
             slack = clear.gather(1, best[:, None])[:, 0]  # ...shrunk to fit (very rare)
-            radius[:, j] = torch.where(slack < 0, (radius[:, j] + slack).clamp(min=0.5 * _OTHER_R[0]), radius[:, j])
+            radius[:, j] = torch.where(slack < 0, (radius[:, j] + slack).clamp(min=0.5 * radius[:, j]), radius[:, j])
             centre[:, j] = cand[torch.arange(B), best]
 
-        # Colours: a background palette of one hue, objects in saturated, roughly complementary hues.
+        # Colours: a background palette of one hue and moderate contrast, objects in saturated, roughly
+        # complementary hues.
         bg_hue = u.take(1)
         hue = (bg_hue + 0.25 + 0.5 * u.take(4)) % 1  # (B, 4)
         colour = _hsv_to_rgb(hue, 0.65 + 0.35 * u.take(4), 0.7 + 0.3 * u.take(4))  # (B, 4, 3)
         palette = _hsv_to_rgb((bg_hue + 0.2 * u.take(2) - 0.1) % 1, 0.1 + 0.5 * u.take(2),
-                              torch.tensor([0.15, 0.5]) + 0.35 * u.take(2))  # (B, 2, 3) dark, light
-        return dict(count=count, present=present, shape=shape, angle=angle, radius=radius, centre=centre,
+                              torch.tensor([0.25, 0.55]) + 0.3 * u.take(2))  # (B, 2, 3) dark, light
+        size = radius * _UNIT_AREA[shape].sqrt()  # (B, 4) after any shrinking
+        return dict(count=count, present=present, shape=shape, angle=angle, radius=radius, size=size,
+                    size_class=size_class, centre=centre,
                     quadrant=quadrant, colour=colour, palette=palette,
                     stripes=u.take(4), noise=u.take(_NOISE_GRID, _NOISE_GRID))
 
@@ -255,10 +280,12 @@ class ShapesDataset(Dataset):
         grid = (torch.arange(S, dtype=torch.float32) + 0.5) / S  # pixel centres as fractions of the side
         gy, gx = grid.view(1, S, 1), grid.view(1, 1, S)  # (1, S, 1), (1, 1, S)
 
-        # Background: a texture t in [0, 1] (smooth noise blended with stripes) maps dark -> light colour.
+        # Background: a texture t in [0, 1] (smooth noise blended with broad waves) maps dark -> light colour.
+        # Both vary slowly (waves of 0.5-2 periods per image): the background has no sharp edges of its own,
+        # so the objects' outlines are the image's edges.
         st = sc["stripes"].float()  # (B, 4): frequency, orientation, phase, blend
         noise = F.interpolate(sc["noise"].float()[:, None], size=(S, S), mode="bicubic", align_corners=True)[:, 0]
-        freq, theta = (1.5 + 4.5 * st[:, 0]).view(B, 1, 1), (math.pi * st[:, 1]).view(B, 1, 1)
+        freq, theta = (0.5 + 1.5 * st[:, 0]).view(B, 1, 1), (math.pi * st[:, 1]).view(B, 1, 1)
         stripes = 0.5 + 0.5 * torch.sin(2 * math.pi * (freq * (gx * theta.cos() + gy * theta.sin()) + st[:, 2, None, None]))
         t = (st[:, 3, None, None] * noise + (1 - st[:, 3, None, None]) * stripes).clamp(0, 1)  # (B, S, S)
         dark, light = sc["palette"].float().unbind(1)  # (B, 3) each

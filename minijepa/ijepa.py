@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -38,6 +39,35 @@ class IJEPAOutput:
     predictions: torch.Tensor  # (B, M, T, D)
     targets: torch.Tensor  # (B, M, T, D), no gradient
     context: torch.Tensor  # (B, K, D) context-encoder tokens
+
+
+class _GatherImages(torch.autograd.Function):
+    """(b, D) per process -> (W * b, D): every process's image embeddings, in rank order, with gradients.
+
+    Batch statistics (the variance/covariance extension) must be those of the *global* batch, or two
+    processes would train differently from one. Backward: the summed gradient of every process's copy of the
+    loss, sliced to this process's rows; DDP then averages over processes, which gives the one-process gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, x):  # (b, D)
+        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, x.contiguous())
+        ctx.rank, ctx.rows = dist.get_rank(), x.shape[0]
+        return torch.cat(parts)  # (W * b, D)
+
+    @staticmethod
+    def backward(ctx, grad):  # (W * b, D)
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        return grad[ctx.rank * ctx.rows : (ctx.rank + 1) * ctx.rows]
+
+
+def global_batch(x: torch.Tensor) -> torch.Tensor:
+    """The whole global batch's rows under torchrun (equal per-process batches), ``x`` itself otherwise."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        return _GatherImages.apply(x)
+    return x
 
 
 class IJEPA(nn.Module):
@@ -97,7 +127,8 @@ class IJEPA(nn.Module):
         predictions = self.predictor(context, masks.context, masks.targets)  # (B, M, T, D)
         loss = ijepa_loss(predictions, targets, self.loss_kind)
         if self.vc_weight > 0:  # extension (losses.variance_covariance): anti-collapse on image embeddings
-            loss = loss + self.vc_weight * variance_covariance(context.mean(dim=1))  # (B, K, D) -> (B, D)
+            embeddings = global_batch(context.mean(dim=1))  # (B, K, D) -> (B, D), all processes' images
+            loss = loss + self.vc_weight * variance_covariance(embeddings)
         return IJEPAOutput(loss, predictions, targets, context)
 
     @torch.no_grad()

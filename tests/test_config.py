@@ -38,3 +38,19 @@ def test_unknown_keys_and_wrong_types_name_the_key():
         apply_overrides({}, ["epochs=3"])
     with pytest.raises(FileNotFoundError, match="nope.yaml"):
         load_config("nope.yaml")
+
+
+def test_default_recipe_is_the_paper_recipe_plus_documented_changes():
+    """configs/cpu_default.yaml = configs/cpu_paper.yaml + the changes its header lists (notebook 06, README)."""
+    from pathlib import Path
+
+    from minijepa.config import config_to_dict, load_config
+
+    root = Path(__file__).resolve().parents[1]
+    paper = config_to_dict(load_config(root / "configs" / "cpu_paper.yaml"))
+    default = config_to_dict(load_config(root / "configs" / "cpu_default.yaml"))
+    changed = {(s, k) for s in default for k in default[s] if default[s][k] != paper[s][k]}
+    assert changed == {("model", "vc_weight")}
+    assert paper["model"]["vc_weight"] == 0 and paper["model"]["loss"] == "l2"
+    assert paper["optim"]["ema"] == [0.996, 1.0] and paper["masks"]["num_targets"] == 4
+    assert "model.vc_weight" in (root / "configs" / "cpu_default.yaml").read_text().split("model:")[0]

@@ -134,7 +134,8 @@ def table(records: list[dict], task: str = "shape") -> str:
         group = [r for r in runs if r["name"] == name]
         ok = [r for r in group if r["status"] == "ok"]
         if not ok:
-            rows.append((-1.0, f"{name:28s} {len(group):5d}  FAILED: {group[-1].get('error', '?')[:80]}"))
+            last = group[-1]
+            rows.append((-1.0, f"{name:28s} {len(group):5d}  {last['status'].upper()}: {last.get('error', '?')[:90]}"))
             continue
         enc = [best_encoder(r, task) for r in ok]
         val = [100 * r["probes"][e][task]["val_accuracy"] for r, e in zip(ok, enc)]

@@ -314,7 +314,7 @@ for i, ax in enumerate(axes):
     ax.set_xticks([])
     ax.set_yticks([])
 axes[0].set_ylabel("8 x 8 patches")
-fig.suptitle("ShapesDataset at 64 px with the 8-pixel patch grid (title: shape of the largest object)", fontsize=10)
+fig.suptitle("ShapesDataset at 64 px with the 8-pixel patch grid (title: the shape all its objects share)", fontsize=10)
 fig.tight_layout()
 plt.show()
 
