@@ -38,7 +38,7 @@ PAPER = ABLATIONS["paper_top1"]
 PROTOCOL = "minijepa.evaluate.evaluate_encoders (validated logistic probe, k-NN; last layer / last 4 chosen on validation)"
 
 
-def _plain(results: dict) -> dict:
+def plain_scores(results: dict) -> dict:
     """Per-task scores and the feature choice of one source (the per-choice details are dropped)."""
     return {k: v for k, v in results.items() if k != "choices"}
 
@@ -46,11 +46,11 @@ def _plain(results: dict) -> dict:
 def probe_run(run_dir: Path, sets) -> dict:
     ijepa, cfg, state = load_trained_model(run_dir / "checkpoint.pt")
     results = evaluate_encoders({"target": ijepa.target_encoder, "context": ijepa.context_encoder}, sets, pixels=False)
-    target = _plain(results["target"])
+    target = plain_scores(results["target"])
     losses = [json.loads(line)["loss"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()
               if line and "loss" in json.loads(line)]
     return {"probes": {t: v for t, v in target.items() if not t.startswith("_")}, "features": target["_features"],
-            "probes_context": _plain(results["context"]), "effective_rank": target["_features"]["effective_rank"],
+            "probes_context": plain_scores(results["context"]), "effective_rank": target["_features"]["effective_rank"],
             "steps": state["step"], "final_loss": sum(losses[-5:]) / len(losses[-5:])}
 
 
@@ -60,7 +60,7 @@ def baselines(cfg, sets) -> dict:
         torch.manual_seed(cfg.run.seed + 12345)
         random_encoder = build_encoder(cfg)
     results = evaluate_encoders({"random init": random_encoder}, sets)
-    return {name: _plain(r) for name, r in results.items()}
+    return {name: plain_scores(r) for name, r in results.items()}
 
 
 def main(argv=None) -> int:

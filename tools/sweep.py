@@ -43,33 +43,18 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from minijepa.build import build_encoder, build_mask_sampler, load_trained_model  # noqa: E402
+from minijepa.build import build_mask_sampler, load_trained_model  # noqa: E402
 from minijepa.config import config_to_dict, load_config  # noqa: E402
-from minijepa.evaluate import chance_levels, evaluate_encoders, probe_sets  # noqa: E402
+from minijepa.evaluate import ceiling_fingerprint, chance_levels, evaluate_encoders, probe_sets  # noqa: E402
 from minijepa.report import context_use, read_metrics  # noqa: E402
 from minijepa.train import NonFiniteLossError, train  # noqa: E402
-
-
-def _scores(results: dict) -> dict:
-    """{task: {linear_probe, knn, val_accuracy, C}} plus the feature choice, without the per-choice details."""
-    out = {t: v for t, v in results.items() if t not in ("choices",)}
-    return out
+from run_ablations import baselines, plain_scores  # noqa: E402  (the same baselines as the ablations)
 
 
 def baseline_key(cfg) -> str:
-    """Runs whose model architecture, data and seed agree share one random-init / pixels baseline."""
-    d = config_to_dict(cfg)
-    arch = {k: d["model"][k] for k in ("encoder", "depth", "embed_dim", "num_heads", "image_size", "patch_size",
-                                          "patch_init", "pos_embed", "qk_norm", "parallel_blocks", "qkv_bias", "norm_bias")}
-    return json.dumps({"model": arch, "data": d["data"], "seed": d["run"]["seed"]}, sort_keys=True)
-
-
-def baselines(cfg, sets) -> dict:
-    """The random-init encoder (the report's seed) and raw pixels, under the same protocol."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.run.seed + 12345)
-        random_encoder = build_encoder(cfg)
-    return {name: _scores(r) for name, r in evaluate_encoders({"random init": random_encoder}, sets).items()}
+    """Runs whose encoder architecture, data and seed agree share one random-init / pixels baseline."""
+    fingerprint = ceiling_fingerprint(cfg)  # the encoder and data a supervised ceiling must share, too
+    return json.dumps({"model": fingerprint["model"], "data": fingerprint["data"], "seed": cfg.run.seed}, sort_keys=True)
 
 
 def _commit() -> str | None:
@@ -101,7 +86,7 @@ def run_one(name: str, seed: int, overrides: list[str], base: Path, run_dir: Pat
             steps=state["step"],
             final_loss=statistics.fmean(r["loss"] for r in records[-5:]),
             rank_start=records[0]["target_rank"], rank_end=records[-1]["target_rank"],
-            probes={k: _scores(v) for k, v in results.items()},
+            probes={k: plain_scores(v) for k, v in results.items()},
             context_use=context_use(ijepa, sets[2], mask_sampler, seed=cfg.run.seed)["ratio"],
             probe_curve=[{"step": p["step"], **{enc: {t: v["linear_probe"] for t, v in p["probe"][enc].items()}
                                                  for enc in p["probe"]}} for p in probes],
