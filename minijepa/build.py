@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from .config import Config, config_from_dict
+from .errors import UserError
 from .ijepa import IJEPA
 from .masks import BlockMasks, MultiBlockMasks, RandomMasks, RasterizedMasks
 from .predictor import Predictor
@@ -72,18 +73,33 @@ def build_mask_sampler(cfg: Config, grid: tuple[int, int]):
     raise ValueError(f"masks.strategy={k.strategy!r}; choose one of multiblock, random, block, rasterized")
 
 
-def load_trained_model(path: str | Path) -> tuple[IJEPA, Config, dict]:
-    """(the I-JEPA model in eval mode, its config, the raw checkpoint) from a checkpoint the script wrote."""
+def read_checkpoint(path: str | Path) -> dict:
+    """The raw dict of a checkpoint written by ``minijepa.train``; a user error for a broken or foreign file.
+
+    The file is only read: a truncated checkpoint stays where it is for the user to inspect or move.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(state, dict) or "config" not in state or "model" not in state:
-        raise ValueError(f"{path} is not a minijepa checkpoint (no 'config'/'model'); for official I-JEPA files use minijepa.pretrained")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch raises several types for a truncated or non-torch file
+        first_line = (str(e).splitlines() or [""])[0][:200]
+        raise UserError(f"cannot read checkpoint {path} ({type(e).__name__}: {first_line}); the file is left as it "
+                        f"is: move it away, or train with --no-resume, to start over") from None
+    if not isinstance(state, dict) or not {"model", "optimizer", "step", "config"} <= set(state):
+        raise UserError(f"{path} is not a minijepa training checkpoint (expected the keys model, optimizer, step and "
+                        f"config of python -m minijepa.train; for the official I-JEPA files use minijepa.pretrained)")
+    return state
+
+
+def load_trained_model(path: str | Path) -> tuple[IJEPA, Config, dict]:
+    """(the I-JEPA model in eval mode, its config, the raw checkpoint) from a checkpoint the script wrote."""
+    state = read_checkpoint(path)
     cfg = config_from_dict(state["config"])
     ijepa = build_model(cfg)
     try:
         ijepa.load_state_dict(state["model"])
     except RuntimeError as e:
-        raise ValueError(f"checkpoint {path} does not fit the model its config describes: {e}") from None
+        raise UserError(f"checkpoint {path} does not fit the model its config describes: {e}") from None
     return ijepa.eval(), cfg, state

@@ -11,12 +11,16 @@ loosely in the spirit of the paper's low-level tasks Clevr/Count and Clevr/Dist.
 from __future__ import annotations
 
 import math
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
+
+from .errors import UserError
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -346,15 +350,65 @@ def eval_transform(image_size: int, normalize: bool = True):
 DATASETS = ("shapes", "imagefolder", "cifar10", "stl10")
 
 
+def to_rgb(image):
+    """Any PIL image as 8-bit RGB on the same [0, 1] scale as its 8-bit twin.
+
+    ``Image.convert("RGB")`` alone clips 16- and 32-bit grey values at 255 (a 16-bit PNG comes out almost
+    white) and drops transparency onto whatever colour the transparent pixels hold. Here: integer modes
+    are rescaled from their bit depth, float images are taken as [0, 1], palette images with transparency
+    and RGBA / LA images are composited over black, everything else goes through PIL's conversion
+    (1-bit, L, P, CMYK, YCbCr, LAB, HSV).
+    """
+    from PIL import Image
+
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if image.mode != "I" or array.max() > 255 else 255.0  # PIL opens 16-bit PNGs as "I"
+        grey = np.clip(np.round(array / peak * 255), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if image.mode == "F":
+        grey = np.clip(np.round(np.asarray(image, dtype=np.float64) * 255), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = image.convert("RGBA")
+        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return Image.alpha_composite(black, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
 def _checked_loader(path: str):
-    """Open an image as RGB; an unreadable file is an error that names it (not a bare PIL traceback)."""
+    """Open an image as RGB (:func:`to_rgb`); an unreadable file is a user error that names it."""
     from PIL import Image
 
     try:
         with open(path, "rb") as f:
-            return Image.open(f).convert("RGB")
+            image = Image.open(f)
+            image.load()
     except Exception as e:  # PIL raises several types for broken files
-        raise OSError(f"cannot read image file {path}: {e}") from None
+        raise UserError(f"cannot read image file {path}: {e} (remove or replace it)") from None
+    return to_rgb(image)
+
+
+def _folder_classes(folder: Path) -> list[str]:
+    """Class names of an ImageFolder split: its sub-folders, sorted (torchvision's rule)."""
+    return sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
+
+
+def _relabel(folder_set, classes: list[str]):
+    """Number an ImageFolder's labels by ``classes`` (the training split's list) instead of its own folders.
+
+    torchvision numbers each split by its own sorted sub-folders, so a test split that lacks one class would
+    silently shift every later label by one.
+    """
+    index = {c: i for i, c in enumerate(classes)}
+    own = folder_set.classes
+    folder_set.samples = [(path, index[own[y]]) for path, y in folder_set.samples]
+    folder_set.imgs = folder_set.samples
+    folder_set.targets = [y for _, y in folder_set.samples]
+    folder_set.classes, folder_set.class_to_idx = list(classes), index
+    return folder_set
 
 
 def _split_folder(root: Path, split: str) -> Path:
@@ -382,13 +436,13 @@ def build_dataset(name: str, root: str | None = None, split: str = "train", imag
     Items are ``(image, label)``; ``transform`` (default: :func:`eval_transform`) maps a PIL image to a tensor.
     """
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {DATASETS}")
+        raise UserError(f"unknown dataset {name!r}; choose one of {DATASETS}")
     if split not in ("train", "test"):
-        raise ValueError(f"unknown split {split!r}; choose train or test")
+        raise UserError(f"unknown split {split!r}; choose train or test")
     if name == "shapes":
         return ShapesDataset(image_size=image_size, transform=transform, split=split, **kwargs)
     if root is None:
-        raise ValueError(f"dataset {name!r} needs data.root, the folder that holds it")
+        raise UserError(f"dataset {name!r} needs data.root, the folder that holds it")
     root_path = Path(root).expanduser()
     if not root_path.is_dir():
         raise FileNotFoundError(f"data folder not found: {root_path} (for {name}: put the files there first; "
@@ -398,10 +452,23 @@ def build_dataset(name: str, root: str | None = None, split: str = "train", imag
 
     if name == "imagefolder":
         folder = _split_folder(root_path, split)
+        classes = None
+        if split == "test":  # label numbers must mean the same class in both splits: take the training split's
+            classes = _folder_classes(_split_folder(root_path, "train"))
+            found = _folder_classes(folder)
+            unknown = sorted(set(found) - set(classes))
+            if unknown:
+                raise UserError(f"{folder} has class folder(s) {unknown} that the training split "
+                                f"{_split_folder(root_path, 'train')} does not have")
+            missing = sorted(set(classes) - set(found))
+            if missing:
+                print(f"warning: {folder} has no images of class(es) {missing} of the training split; "
+                      f"the other labels keep the training split's numbers", file=sys.stderr)
         try:
-            return torchvision.datasets.ImageFolder(str(folder), transform=transform, loader=_checked_loader)
+            folder_set = torchvision.datasets.ImageFolder(str(folder), transform=transform, loader=_checked_loader)
         except FileNotFoundError as e:
             raise FileNotFoundError(f"no images found in {folder}: expected {folder}/<class>/<image>.png|jpg ({e})") from None
+        return _relabel(folder_set, classes) if classes is not None else folder_set
     try:
         if name == "cifar10":
             return torchvision.datasets.CIFAR10(str(root_path), train=split == "train", transform=transform, download=False)

@@ -469,6 +469,13 @@ def format_summary(report: dict) -> str:
 
 
 def main(argv=None) -> int:
+    """The command line; user errors print one line and exit 2 (minijepa.errors)."""
+    from .errors import run_command
+
+    return run_command(_main, argv)
+
+
+def _main(argv=None) -> int:
     from .build import build_encoder, load_trained_model
     from .config import apply_overrides, config_from_dict
 
@@ -481,30 +488,28 @@ def main(argv=None) -> int:
     p.add_argument("--num-images", type=int, default=None, help="test images (training images: twice as many)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = p.parse_args(argv)
-    try:
-        path = Path(args.checkpoint)
-        ijepa, _, state = load_trained_model(path)
-        sets = []
-        if args.data:
-            sets.append(f"data.dataset={args.data}")
-        if args.root:
-            sets.append(f"data.root={args.root}")
-        if args.num_images:
-            sets.append(f"data.num_eval_images={args.num_images}")
-        cfg = config_from_dict(apply_overrides(state["config"], sets))
-        encoders = {}
-        if args.encoder in ("target", "both"):
-            encoders["I-JEPA (target encoder)"] = ijepa.target_encoder
-        if args.encoder in ("context", "both"):
-            encoders["I-JEPA (context encoder)"] = ijepa.context_encoder
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.run.seed + 12345)  # the same random-init baseline as the end-of-run report
-            encoders["random init"] = build_encoder(cfg)
-        data = probe_sets(cfg)
-        results = evaluate_encoders(encoders, data)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if args.num_images is not None and args.num_images < 1:
+        p.error(f"--num-images={args.num_images}: must be >= 1")
+    path = Path(args.checkpoint)
+    ijepa, _, state = load_trained_model(path)
+    sets = []
+    if args.data:
+        sets.append(f"data.dataset={args.data}")
+    if args.root:
+        sets.append(f"data.root={args.root}")
+    if args.num_images:
+        sets.append(f"data.num_eval_images={args.num_images}")
+    cfg = config_from_dict(apply_overrides(state["config"], sets))
+    encoders = {}
+    if args.encoder in ("target", "both"):
+        encoders["I-JEPA (target encoder)"] = ijepa.target_encoder
+    if args.encoder in ("context", "both"):
+        encoders["I-JEPA (context encoder)"] = ijepa.context_encoder
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.run.seed + 12345)  # the same random-init baseline as the end-of-run report
+        encoders["random init"] = build_encoder(cfg)
+    data = probe_sets(cfg)
+    results = evaluate_encoders(encoders, data)
     report = {"probes": results, "chance": chance_levels(data[3]), "final_loss": None, "steps": state.get("step", 0),
               "checkpoint": str(path), "data": cfg.data.dataset}
     print(format_summary(report))

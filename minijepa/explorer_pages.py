@@ -29,6 +29,7 @@ import io
 import itertools
 import json
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -291,18 +292,22 @@ def _attention_explorer(checkpoint: Path | None) -> tuple[AttentionExplorer, str
         torch.manual_seed(0)  # as notebook 02
         encoder = vit_tiny(patch_size=16, image_size=224).eval()
         return AttentionExplorer.from_encoder(encoder, load_photo("chelsea", 224)), "a random-init ViT-Tiny"
-    from .config import config_from_dict
-    from .build import build_model
+    from .build import load_trained_model  # checks the file: a clear error for a broken or foreign one
 
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    model = build_model(config_from_dict(state["config"]))
-    model.load_state_dict(state["model"])
+    model, _, _ = load_trained_model(checkpoint)
     encoder = model.target_encoder
     image = load_photo("chelsea", encoder.config.image_size[0])
     return AttentionExplorer.from_encoder(encoder, image), f"the target encoder of {checkpoint}"
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
+    """The command line; user errors print one line and exit 2 (minijepa.errors)."""
+    from .errors import run_command
+
+    return run_command(_main, argv)
+
+
+def _main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Write the explorers as standalone HTML pages (precomputed frames).")
     parser.add_argument("--out", type=Path, default=Path("site/explorers"), help="output folder (default site/explorers)")
     parser.add_argument("--only", choices=["mask", "attention"], help="write one page only")
@@ -331,6 +336,7 @@ def main(argv=None) -> None:
         pages["attention"] = manifest["title"]
         _report(args.out / "attention", manifest)
     print(f"wrote {write_index(args.out, pages)}")
+    return 0
 
 
 def _report(folder: Path, manifest: dict) -> None:
@@ -339,4 +345,4 @@ def _report(folder: Path, manifest: dict) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -36,6 +36,7 @@ from . import data as data_lib
 from .batches import GlobalBatchSampler, SeededCrops
 from .build import build_encoder
 from .config import Config, load_config
+from .errors import UserError, run_command
 from .evaluate import ceiling_fingerprint, chance_levels, evaluate_encoders, format_summary, probe_sets
 from .schedules import cosine, param_groups, set_hyperparameters, warmup_cosine
 
@@ -131,20 +132,23 @@ def head_accuracy(encoder: nn.Module, heads: nn.ModuleDict, images: torch.Tensor
 
 
 def main(argv=None) -> int:
+    """The command line; user errors print one line and exit 2 (minijepa.errors)."""
+    return run_command(_main, argv)
+
+
+def _main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m minijepa.supervised", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", default="configs/cpu_default.yaml")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     p.add_argument("--out", default=None, help="result JSON (default: the config's run.ceiling, else supervised.json)")
     args = p.parse_args(argv)
-    try:
-        cfg = load_config(args.config, args.overrides)
-        out = Path(args.out or cfg.run.ceiling or "supervised.json")
-        encoder, heads, info = train_supervised(cfg)
-        sets = probe_sets(cfg)
-        probes = evaluate_encoders({"supervised": encoder}, sets, pixels=False)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    cfg = load_config(args.config, args.overrides)
+    out = Path(args.out or cfg.run.ceiling or "supervised.json")
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; give the result file's name, e.g. {out / 'supervised.json'}")
+    encoder, heads, info = train_supervised(cfg)
+    sets = probe_sets(cfg)
+    probes = evaluate_encoders({"supervised": encoder}, sets, pixels=False)
     result = {
         "fingerprint": ceiling_fingerprint(cfg),
         "probes": probes,

@@ -20,7 +20,9 @@ import argparse
 import json
 import os
 import random
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +37,9 @@ from . import data as data_lib
 from .batches import GlobalBatchSampler, MaskingCollator, SeededCrops, mix_seed
 from .config import Config, config_to_dict, load_config
 from .ema import momentum_schedule
+from .errors import NonFiniteError, Stopped, UserError, run_command
 from .evaluate import effective_rank, feature_std, probe_sets, quick_probe, quick_probe_sets
-from .build import build_encoder, build_mask_sampler, build_model, load_trained_model  # noqa: F401 (re-exported)
+from .build import build_encoder, build_mask_sampler, build_model, load_trained_model, read_checkpoint  # noqa: F401 (re-exported)
 from .ijepa import IJEPA
 from .masks import MaskBatch
 from .schedules import cosine, param_groups, set_hyperparameters, warmup_cosine
@@ -55,8 +58,8 @@ __all__ = [
 CHECKPOINT = "checkpoint.pt"
 
 
-class NonFiniteLossError(RuntimeError):
-    pass
+class NonFiniteLossError(NonFiniteError):
+    """The loss (or, checked before every checkpoint, a weight or optimizer state) is NaN or infinite."""
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -94,13 +97,16 @@ def setup_distributed(device_name: str) -> Distributed:
         device_name = "cuda" if torch.cuda.is_available() else "cpu"
     if device_name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise RuntimeError(f"run.device={device_name!r} but no CUDA device is available; use run.device=cpu")
+            raise UserError(f"run.device={device_name!r} but no CUDA device is available; use run.device=cpu")
         device = torch.device("cuda", local_rank if device_name == "cuda" else int(device_name.split(":")[1]))
+        if device.index >= torch.cuda.device_count():
+            raise UserError(f"run.device={device_name!r} (local rank {local_rank}) but this machine has "
+                            f"{torch.cuda.device_count()} CUDA device(s)")
         torch.cuda.set_device(device)
     elif device_name == "cpu":
         device = torch.device("cpu")
     else:
-        raise ValueError(f"run.device={device_name!r}; choose auto, cpu, cuda or cuda:N")
+        raise UserError(f"run.device={device_name!r}; choose auto, cpu, cuda or cuda:N")
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return Distributed(rank, world_size, local_rank, device)
@@ -224,12 +230,34 @@ def save_checkpoint(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
+def non_finite_tensors(ijepa: IJEPA, optimizer) -> list[str]:
+    """Names of the weights, buffers and optimizer states that hold a NaN or an infinity.
+
+    One fused norm per list of tensors (``torch._foreach_norm``; a NaN or inf anywhere makes a norm
+    non-finite): cheap next to a training step, and run before every checkpoint so that a checkpoint is
+    never written from broken weights (a finite loss can still be followed by an update to NaN).
+    """
+    named = [(f"model.{n}", t) for n, t in ijepa.state_dict().items() if t.is_floating_point()]
+    named += [(f"optimizer.state[{i}].{k}", v) for i, st in optimizer.state.items() for k, v in st.items()
+              if torch.is_tensor(v) and v.is_floating_point()]
+    if not named:
+        return []
+    norms = torch._foreach_norm([t.detach().float() for _, t in named])
+    finite = torch.isfinite(torch.stack(norms)).tolist()
+    return [name for (name, _), ok in zip(named, finite) if not ok]
+
+
 def write_checkpoint(path: Path, ijepa: IJEPA, optimizer, step: int, steps_per_epoch: int, cfg: Config,
                      env: "Distributed") -> None:
     """Everything needed to continue exactly: weights, optimizer, step, every process's RNG states, config.
 
     Collective under DDP (every process must call it): RNG states are gathered to rank 0, which writes.
+    Raises :class:`NonFiniteLossError` instead of writing when a weight or optimizer state is not finite.
     """
+    broken = non_finite_tensors(ijepa, optimizer)
+    if broken:
+        raise NonFiniteLossError(f"the update left {len(broken)} weight or optimizer tensor(s) non-finite "
+                                 f"(first: {broken[0]}) although the loss was finite; they were not checkpointed")
     states = [None] * env.world_size
     if env.enabled:
         dist.all_gather_object(states, rng_state(env.device))
@@ -252,15 +280,15 @@ def write_checkpoint(path: Path, ijepa: IJEPA, optimizer, step: int, steps_per_e
 
 
 def load_checkpoint(path: Path, ijepa: IJEPA, optimizer, cfg: Config) -> dict:
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = read_checkpoint(path)
     saved_model = state["config"]["model"]
     if saved_model != config_to_dict(cfg)["model"]:
         diff = {k: (v, config_to_dict(cfg)["model"].get(k)) for k, v in saved_model.items() if config_to_dict(cfg)["model"].get(k) != v}
-        raise ValueError(f"checkpoint {path} was written by a different model (checkpoint vs config: {diff})")
+        raise UserError(f"checkpoint {path} was written by a different model (checkpoint vs config: {diff})")
     try:
         ijepa.load_state_dict(state["model"])
     except RuntimeError as e:
-        raise ValueError(f"checkpoint {path} does not fit this model's shape: {e}") from None
+        raise UserError(f"checkpoint {path} does not fit this model's shape: {e}") from None
     optimizer.load_state_dict(state["optimizer"])
     return state
 
@@ -268,6 +296,52 @@ def load_checkpoint(path: Path, ijepa: IJEPA, optimizer, cfg: Config) -> dict:
 # ----------------------------------------------------------------------------------------------------------
 # The loop
 # ----------------------------------------------------------------------------------------------------------
+
+
+class StopSignals:
+    """SIGTERM and SIGINT ask the loop to stop after the current step; it then checkpoints and exits.
+
+    SIGTERM is what a scheduler sends before it kills a job (SLURM, also early with ``--signal``; Kubernetes),
+    SIGINT is Ctrl-C. A second signal while the first is handled acts at once (the default action). Handlers
+    are installed in the main thread only (Python's rule) and the previous ones restored on exit.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self):
+        self.received: int | None = None
+        self._previous: dict = {}
+
+    def __enter__(self) -> "StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self.handle)
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        return False
+
+    def handle(self, signum, frame) -> None:
+        if self.received is not None:  # asked twice: stop now
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+        self.received = signum
+
+    def requested(self, env: Distributed) -> int | None:
+        """The signal to stop for, the same on every process (a signal to any one process stops them all)."""
+        if not env.enabled:
+            return self.received
+        flag = torch.tensor([self.received or 0], device=env.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return int(flag.item()) or None
+
+
+def _last_good(ckpt_path: Path, step: int | None) -> str:
+    if step is None:
+        return "no checkpoint has been written yet"
+    return f"the last good checkpoint is {ckpt_path} (step {step})"
 
 
 def make_datasets(cfg: Config):
@@ -323,7 +397,11 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = True, quiet: bool = F
     if cfg.run.probe_every < 0:
         raise ValueError(f"run.probe_every={cfg.run.probe_every}; use 0 (off) or a number of steps")
     env = setup_distributed(cfg.run.device)
+    if cfg.optim.batch_size % env.world_size:
+        raise UserError(f"optim.batch_size={cfg.optim.batch_size} is not divisible by the {env.world_size} processes")
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} is a file, not a run folder")
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
     if cfg.run.deterministic:
@@ -340,6 +418,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = True, quiet: bool = F
     train_set = make_datasets(cfg)
     batch_sampler = GlobalBatchSampler(len(train_set), cfg.optim.batch_size, env.rank, env.world_size, cfg.run.seed)
     steps_per_epoch = len(train_set) // cfg.optim.batch_size
+    if steps_per_epoch == 0:
+        raise UserError(f"optim.batch_size={cfg.optim.batch_size} is larger than the {len(train_set)} training images")
     total_steps = steps_per_epoch * cfg.optim.epochs
     stop_step = min(total_steps, cfg.optim.max_steps) if cfg.optim.max_steps else total_steps
     loader = torch.utils.data.DataLoader(
@@ -356,9 +436,10 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = True, quiet: bool = F
 
     step = 0
     ckpt_path = out_dir / CHECKPOINT
+    checkpoint_step = None  # the step of the last checkpoint this run can trust
     if resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, ijepa, optimizer, cfg)
-        step = state["step"]
+        step = checkpoint_step = state["step"]
         set_rng_state(state["rng"][env.rank] if env.rank < len(state["rng"]) else state["rng"][0], env.device)
         if env.is_main and not quiet:
             print(f"resumed from {ckpt_path} at step {step}/{stop_step}", flush=True)
@@ -396,6 +477,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = True, quiet: bool = F
 
     ijepa.train()
     last_time, images_seen = time.perf_counter(), 0
+    signals = StopSignals().__enter__()
     try:
         while step < stop_step:
             epoch, start_batch = divmod(step, steps_per_epoch)
@@ -408,7 +490,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = True, quiet: bool = F
                     result = train_step(model, ijepa, optimizer, images, masks, hp, amp_dtype, cfg.optim.grad_clip)
                 except NonFiniteLossError as e:
                     raise NonFiniteLossError(
-                        f"step {step}: {e}. The run stopped; the last good checkpoint is {ckpt_path} "
+                        f"step {step}: {e}. The run stopped; {_last_good(ckpt_path, checkpoint_step)} "
                         f"(lower optim.lr or set optim.grad_clip, then run again to resume)."
                     ) from None
                 step += 1
@@ -448,11 +530,23 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = True, quiet: bool = F
                     last_time = time.perf_counter()  # the probe's time is not training throughput
                 if progress is not None:
                     progress.update(1)
-                if step % cfg.run.checkpoint_every == 0 or step == stop_step:
-                    write_checkpoint(ckpt_path, ijepa, optimizer, step, steps_per_epoch, cfg, env)
+                stop = signals.requested(env)
+                if step % cfg.run.checkpoint_every == 0 or step == stop_step or stop:
+                    try:
+                        write_checkpoint(ckpt_path, ijepa, optimizer, step, steps_per_epoch, cfg, env)
+                    except NonFiniteLossError as e:
+                        raise NonFiniteLossError(
+                            f"step {step}: {e}. The run stopped; {_last_good(ckpt_path, checkpoint_step)} "
+                            f"(lower optim.lr or set optim.grad_clip, then run again to resume)."
+                        ) from None
+                    checkpoint_step = step
+                if stop:
+                    raise Stopped(f"stopped by {signal.Signals(stop).name} after step {step}/{stop_step}: checkpoint "
+                                  f"written to {ckpt_path}; run the same command again to resume", stop)
                 if step >= stop_step:
                     break
     finally:
+        signals.__exit__()
         if progress is not None:
             progress.close()
         if log is not None:
@@ -486,21 +580,25 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
+def _main(argv=None) -> int:
     args = parse_args(argv)
     try:
+        if args.resume and args.no_resume:
+            raise UserError("--resume and --no-resume contradict each other; give one of them")
         cfg = load_config(args.config, args.overrides)
         out = args.out or str(Path("runs") / Path(args.config).stem)
         if args.resume and not (Path(out) / CHECKPOINT).exists():
             raise FileNotFoundError(f"--resume: no checkpoint at {Path(out) / CHECKPOINT}")
         train(cfg, out, resume=not args.no_resume)
-    except (ValueError, FileNotFoundError, NonFiniteLossError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
     return 0
+
+
+def main(argv=None) -> int:
+    """The command line; user errors print one line and exit 2 (see :mod:`minijepa.errors` for every code)."""
+    return run_command(_main, argv)
 
 
 if __name__ == "__main__":

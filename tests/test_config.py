@@ -54,3 +54,19 @@ def test_default_recipe_is_the_paper_recipe_plus_documented_changes():
     assert paper["model"]["vc_weight"] == 0 and paper["model"]["loss"] == "l2"
     assert paper["optim"]["ema"] == [0.996, 1.0] and paper["masks"]["num_targets"] == 4
     assert "model.vc_weight" in (root / "configs" / "cpu_default.yaml").read_text().split("model:")[0]
+
+
+def test_long_run_is_the_default_recipe_for_longer():
+    """configs/cpu_long.yaml changes only the budget (images, epochs, warm-up) and the logging of the default."""
+    from pathlib import Path
+
+    from minijepa.config import config_to_dict, load_config
+
+    root = Path(__file__).resolve().parents[1]
+    default = config_to_dict(load_config(root / "configs" / "cpu_default.yaml"))
+    long = config_to_dict(load_config(root / "configs" / "cpu_long.yaml"))
+    changed = {(s, k) for s in default for k in default[s] if default[s][k] != long[s][k]}
+    assert changed == {("data", "num_images"), ("optim", "epochs"), ("optim", "warmup_epochs"), ("run", "log_every"),
+                       ("run", "checkpoint_every"), ("run", "probe_every"), ("run", "ceiling")}
+    steps = lambda c: c["data"]["num_images"] // c["optim"]["batch_size"] * c["optim"]["epochs"]  # noqa: E731
+    assert steps(long) == 6 * steps(default)

@@ -15,6 +15,7 @@ from PIL import Image
 from skimage.measure import label as connected_components
 from skimage.measure import regionprops
 
+from minijepa.errors import UserError
 from minijepa.data import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -257,7 +258,7 @@ def test_imagefolder_unreadable_file_is_named(tmp_path):
     (tmp_path / "dog" / "broken.png").write_bytes(b"not a png")
     ds = build_dataset("imagefolder", root=str(tmp_path), image_size=16)
     broken = [i for i, (p, _) in enumerate(ds.samples) if p.endswith("broken.png")][0]
-    with pytest.raises(OSError, match=re.escape(f"cannot read image file {tmp_path / 'dog' / 'broken.png'}")):
+    with pytest.raises(UserError, match=re.escape(f"cannot read image file {tmp_path / 'dog' / 'broken.png'}")):
         ds[broken]  # names the file with its full path, not just PIL's "cannot identify image file"
     ds[0]  # the others still load
 
