@@ -303,7 +303,7 @@ class StopSignals:
 
     SIGTERM is what a scheduler sends before it kills a job (SLURM, also early with ``--signal``; Kubernetes),
     SIGINT is Ctrl-C. A second signal while the first is handled acts at once (the default action). Handlers
-    are installed in the main thread only (Python's rule) and the previous ones restored on exit.
+    are installed in the main thread only (Python's rule); :meth:`restore` puts the previous ones back.
     """
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -312,16 +312,16 @@ class StopSignals:
         self.received: int | None = None
         self._previous: dict = {}
 
-    def __enter__(self) -> "StopSignals":
+    def install(self) -> "StopSignals":
         if threading.current_thread() is threading.main_thread():
             for signum in self.SIGNALS:
                 self._previous[signum] = signal.signal(signum, self.handle)
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def restore(self) -> None:
         for signum, previous in self._previous.items():
             signal.signal(signum, previous)
-        return False
+        self._previous.clear()
 
     def handle(self, signum, frame) -> None:
         if self.received is not None:  # asked twice: stop now
@@ -477,7 +477,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = True, quiet: bool = F
 
     ijepa.train()
     last_time, images_seen = time.perf_counter(), 0
-    signals = StopSignals().__enter__()
+    signals = StopSignals().install()
     try:
         while step < stop_step:
             epoch, start_batch = divmod(step, steps_per_epoch)
@@ -546,7 +546,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = True, quiet: bool = F
                 if step >= stop_step:
                     break
     finally:
-        signals.__exit__()
+        signals.restore()
         if progress is not None:
             progress.close()
         if log is not None:

@@ -1,108 +1,145 @@
 """The paper's ablations at the course's scale: masking strategies, and targets in representation vs pixel space.
 
-Each variant is the course's default run (configs/cpu_default.yaml) with one thing changed, trained with the
-pretraining script and probed with the same protocol as its report (minijepa.evaluate.evaluate_encoders: the
-validated linear probe and k-NN on both encoders, feature choice made on validation data, shapes data, four
-tasks); the random-init and pixel baselines are probed once with the same protocol. Results go to one JSON
-file that notebook 08 reads.
+A sweep (``tools/sweep.py``) over ``tools/ablations.yaml``: each variant is the course's default run
+(configs/cpu_default.yaml) with one thing changed, at half its length, for two seeds. Every run is trained by
+the pretraining script and probed with the report's protocol (minijepa.evaluate.evaluate_encoders: the
+validated linear probe and k-NN on both encoders, feature choice made on validation data, four labels); the
+random-init and pixel baselines are probed once per seed with the same protocol. Every run, failures
+included, is a line of ``assets/ablations/results.jsonl`` (an interrupted call resumes there); the summary
+over seeds that notebook 08 reads is ``assets/ablations/results.json``.
 
-    python tools/run_ablations.py                         # all variants, ~6-7 min each on 2 idle CPU cores
-    python tools/run_ablations.py --epochs 4              # half length: what assets/ablations/ holds (see its meta)
+    python tools/run_ablations.py                         # every run not yet recorded (~5 min each on 2 cores)
+    python tools/run_ablations.py --seeds 0 1 2           # one more seed
     python tools/run_ablations.py --only random block     # some variants
+    python tools/run_ablations.py --summary               # only rewrite results.json from the records
 
-Runs are kept in runs/ablations/NAME/ (resumed if interrupted); the summary is written after every variant.
+An ordering of the paper (``multi-block > random``, ...) counts as reproduced when the mean gap between the
+two variants is larger than the spread (max - min over seeds) of either of them; see :func:`ordering`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
-import time
 from pathlib import Path
 
-import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
 
-from minijepa.config import load_config  # noqa: E402
-from minijepa.build import build_encoder, load_trained_model  # noqa: E402
-from minijepa.evaluate import chance_levels, evaluate_encoders, probe_sets  # noqa: E402
-from minijepa.train import train  # noqa: E402
+import sweep  # noqa: E402
 
-ABLATIONS = yaml.safe_load((ROOT / "tools" / "ablations.yaml").read_text())
-VARIANTS = ABLATIONS["variants"]  # name -> --set overrides of configs/cpu_default.yaml
+SPEC = ROOT / "tools" / "ablations.yaml"
+ABLATIONS = yaml.safe_load(SPEC.read_text())
+VARIANTS = ABLATIONS["runs"]  # name -> --set overrides of configs/cpu_default.yaml
 PAPER = ABLATIONS["paper_top1"]
+ORDERINGS = [("multi-block", "rasterized"), ("multi-block", "block"), ("multi-block", "random"),
+             ("multi-block", "pixel targets")]  # the paper's: the first of each pair is ahead
 PROTOCOL = "minijepa.evaluate.evaluate_encoders (validated logistic probe, k-NN; last layer / last 4 chosen on validation)"
+RECORDS = ROOT / "assets" / "ablations" / "results.jsonl"
+SUMMARY = ROOT / "assets" / "ablations" / "results.json"
 
 
-def plain_scores(results: dict) -> dict:
-    """Per-task scores and the feature choice of one source (the per-choice details are dropped)."""
-    return {k: v for k, v in results.items() if k != "choices"}
+def _per_task(probes: dict, key: str) -> dict:
+    return {t: v[key] for t, v in probes.items() if not t.startswith("_")}
 
 
-def probe_run(run_dir: Path, sets) -> dict:
-    ijepa, cfg, state = load_trained_model(run_dir / "checkpoint.pt")
-    results = evaluate_encoders({"target": ijepa.target_encoder, "context": ijepa.context_encoder}, sets, pixels=False)
-    target = plain_scores(results["target"])
-    losses = [json.loads(line)["loss"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()
-              if line and "loss" in json.loads(line)]
-    return {"probes": {t: v for t, v in target.items() if not t.startswith("_")}, "features": target["_features"],
-            "probes_context": plain_scores(results["context"]), "effective_rank": target["_features"]["effective_rank"],
-            "steps": state["step"], "final_loss": sum(losses[-5:]) / len(losses[-5:])}
+def summarize(records: list[dict], extra: list[str] = ()) -> dict:
+    """Per variant, the per-seed scores of its successful runs (those with the spec's overrides + ``extra``)."""
+    baselines = {r["key"]: r for r in records if r["kind"] == "baseline"}
+    variants, chance = {}, None
+    for name, overrides in VARIANTS.items():
+        full = list(ABLATIONS.get("common", [])) + list(overrides) + list(extra)
+        group = [r for r in records if r["kind"] == "run" and r["name"] == name and r["overrides"] == full]
+        ok = sorted((r for r in group if r["status"] == "ok"), key=lambda r: r["seed"])
+        if not group:
+            continue
+        entry = {"overrides": full, "seeds": [r["seed"] for r in ok], "failed": [
+            {"seed": r["seed"], "error": r.get("error")} for r in group if r["status"] != "ok"]}
+        if ok:
+            entry.update(
+                steps=ok[0]["steps"],
+                minutes=statistics.fmean(r["minutes"] for r in ok),
+                final_loss=[r["final_loss"] for r in ok],
+                context_use=[r["context_use"] for r in ok],
+                rank=[[r["rank_start"], r["rank_end"]] for r in ok],
+                encoders={enc: {metric: [_per_task(r["probes"][enc], metric) for r in ok]
+                                for metric in ("linear_probe", "knn", "val_accuracy")}
+                          for enc in ok[0]["probes"]},
+                features={enc: [r["probes"][enc]["_features"]["choice"] for r in ok] for enc in ok[0]["probes"]},
+                baselines=[{src: {metric: _per_task(p, metric) for metric in ("linear_probe", "knn")}
+                            for src, p in baselines[r["baseline_key"]]["probes"].items()}
+                           for r in ok if r["baseline_key"] in baselines],  # per seed: random init, pixels
+            )
+            chance = chance or baselines.get(ok[0]["baseline_key"], {}).get("chance")
+        variants[name] = entry
+    return {"variants": variants, "chance": chance, "paper_top1": PAPER, "orderings": ORDERINGS,
+            "meta": {"protocol": PROTOCOL, "config": ABLATIONS["base"], "sweep": "tools/ablations.yaml",
+                     "common": list(ABLATIONS.get("common", [])) + list(extra), "records": "assets/ablations/results.jsonl",
+                     "command": " ".join(["python tools/run_ablations.py"] + [f"--set {o}" for o in extra])}}
 
 
-def baselines(cfg, sets) -> dict:
-    """The random-init encoder (the report's seed) and raw pixels under the same protocol."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.run.seed + 12345)
-        random_encoder = build_encoder(cfg)
-    results = evaluate_encoders({"random init": random_encoder}, sets)
-    return {name: plain_scores(r) for name, r in results.items()}
+def seed_scores(variant: dict, task: str | None = None) -> list[float]:
+    """Test accuracy per seed of the run's better encoder, chosen on *validation* accuracy.
+
+    ``task`` None: the mean over the labels (the encoder chosen on the mean validation accuracy).
+    """
+    out = []
+    for i in range(len(variant["seeds"])):
+        def score(enc, metric):
+            values = variant["encoders"][enc][metric][i]
+            return values[task] if task else statistics.fmean(values.values())
+        best = max(variant["encoders"], key=lambda enc: score(enc, "val_accuracy"))
+        out.append(score(best, "linear_probe"))
+    return out
+
+
+def ordering(summary: dict, a: str, b: str, task: str | None = "shape") -> dict:
+    """Is ``a`` ahead of ``b`` by more than the spread between seeds of either?"""
+    sa, sb = seed_scores(summary["variants"][a], task), seed_scores(summary["variants"][b], task)
+    gap = statistics.fmean(sa) - statistics.fmean(sb)
+    spread = max(max(sa) - min(sa), max(sb) - min(sb))
+    if len(sa) < 2 or len(sb) < 2:
+        verdict = "one seed: no verdict"
+    elif abs(gap) <= spread:
+        verdict = "within the seeds' spread"
+    else:
+        verdict = "yes" if gap > 0 else "no (reversed)"
+    return {"a": a, "b": b, "task": task or "mean", "gap": gap, "spread": spread, "verdict": verdict,
+            "a_scores": sa, "b_scores": sb}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=None, help="override optim.epochs (default: the config's)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra override for every variant, e.g. --set model.depth=4")
     parser.add_argument("--only", nargs="*", default=None, help=f"variants to run, from {list(VARIANTS)}")
+    parser.add_argument("--seeds", nargs="*", type=int, default=None, help="seeds (default: tools/ablations.yaml's)")
+    parser.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE",
+                        help="one more override for every variant, e.g. --set optim.epochs=8")
+    parser.add_argument("--summary", action="store_true", help="only rewrite the summary from the records")
     parser.add_argument("--runs", default=str(ROOT / "runs" / "ablations"))
-    parser.add_argument("--out", default=str(ROOT / "assets" / "ablations" / "results.json"))
+    parser.add_argument("--out", default=str(RECORDS), help="the records (one JSON line per run)")
+    parser.add_argument("--summary-out", default=str(SUMMARY), help="the summary over seeds (notebook 08)")
     args = parser.parse_args(argv)
-    names = args.only or list(VARIANTS)
-    unknown = [n for n in names if n not in VARIANTS]
-    if unknown:
-        parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
-    out = Path(args.out)
+    if not args.summary:
+        sweep_args = [str(SPEC), "--out", args.out, "--runs", args.runs] + [f"--set={o}" for o in args.extra]
+        sweep_args += (["--only", *args.only] if args.only else []) + (
+            ["--seeds", *map(str, args.seeds)] if args.seeds is not None else [])
+        if sweep.main(sweep_args) != 0:
+            return 1
+    summary = summarize(sweep.read_records(Path(args.out)), args.extra)
+    out = Path(args.summary_out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    results = json.loads(out.read_text()) if out.exists() else {}
-    if results.get("meta", {}).get("protocol") != PROTOCOL:  # never mix numbers of two protocols in one table
-        results = {}
-    results.setdefault("variants", {})
-    extra = ([f"optim.epochs={args.epochs}"] if args.epochs else []) + args.overrides
-    sets = None
-    for name in names:
-        overrides = VARIANTS[name] + extra + ["run.evaluate=false"]
-        cfg = load_config(ROOT / "configs" / "cpu_default.yaml", overrides)
-        run_dir = Path(args.runs) / name.split(" ")[0]
-        start = time.perf_counter()
-        train(cfg, run_dir, quiet=True)
-        if sets is None:
-            sets = probe_sets(cfg)
-            results["baselines"] = baselines(cfg, sets)
-        result = probe_run(run_dir, sets)
-        result.update(overrides=overrides, minutes=(time.perf_counter() - start) / 60)
-        results["variants"][name] = result
-        chance = chance_levels(sets[3])
-        results["meta"] = {"protocol": PROTOCOL, "config": "configs/cpu_default.yaml", "epochs": cfg.optim.epochs, "chance": chance,
-                           "paper_top1": PAPER, "command": " ".join(["python tools/run_ablations.py"] + ([f"--epochs {args.epochs}"] if args.epochs else [])
-                                               + [f"--set {o}" for o in args.overrides])}
-        out.write_text(json.dumps(results, indent=1))
-        line = "  ".join(f"{t} {100 * v['linear_probe']:.1f}/{100 * v['knn']:.1f}" for t, v in result["probes"].items())
-        print(f"{name:22s} {result['minutes']:.1f} min, loss {result['final_loss']:.3f}: {line}", flush=True)
+    out.write_text(json.dumps(summary, indent=1))
+    print(f"summary over seeds: {out}")
+    for a, b in ORDERINGS:
+        if a in summary["variants"] and b in summary["variants"] and summary["variants"][b]["seeds"]:
+            for task in ("shape", None):
+                o = ordering(summary, a, b, task)
+                print(f"  {a} > {b} ({o['task']}): gap {100 * o['gap']:+.1f} points, spread {100 * o['spread']:.1f}: "
+                      f"{o['verdict']}")
     return 0
 
 

@@ -13,6 +13,7 @@ budget), the seeds, and the runs, each a name and its ``--set`` overrides::
     python tools/sweep.py tools/sweeps/levers.yaml               # every run not yet recorded
     python tools/sweep.py tools/sweeps/levers.yaml --only default ema-0.99 --seeds 0 1
     python tools/sweep.py tools/sweeps/levers.yaml --table       # the table, ranked on validation accuracy
+    python tools/sweep.py tools/sweeps/levers.yaml --set optim.epochs=8 --out assets/sweeps/levers-8.jsonl
 
 Each run trains with the pretraining script's own loop (``minijepa.train.train``), then both encoders are
 probed with the report's protocol (``minijepa.evaluate.evaluate_encoders``: validated linear probe and k-NN,
@@ -43,12 +44,25 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from minijepa.build import build_mask_sampler, load_trained_model  # noqa: E402
+from minijepa.build import build_encoder, build_mask_sampler, load_trained_model  # noqa: E402
 from minijepa.config import config_to_dict, load_config  # noqa: E402
 from minijepa.evaluate import ceiling_fingerprint, chance_levels, evaluate_encoders, probe_sets  # noqa: E402
 from minijepa.report import context_use, read_metrics  # noqa: E402
 from minijepa.train import NonFiniteLossError, train  # noqa: E402
-from run_ablations import baselines, plain_scores  # noqa: E402  (the same baselines as the ablations)
+
+
+def plain_scores(results: dict) -> dict:
+    """Per-task scores and the feature choice of one source (the per-choice details are dropped)."""
+    return {k: v for k, v in results.items() if k != "choices"}
+
+
+def baselines(cfg, sets) -> dict:
+    """The random-init encoder (seeded from the run's seed) and raw pixels, under the runs' protocol."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.run.seed + 12345)
+        random_encoder = build_encoder(cfg)
+    results = evaluate_encoders({"random init": random_encoder}, sets)
+    return {name: plain_scores(r) for name, r in results.items()}
 
 
 def baseline_key(cfg) -> str:
@@ -155,6 +169,8 @@ def main(argv=None) -> int:
     parser.add_argument("--task", default="shape", help="label the table ranks on (default: shape)")
     parser.add_argument("--out", default=None, help="results file (default assets/sweeps/<sweep name>.jsonl)")
     parser.add_argument("--runs", default=None, help="run folders (default runs/sweeps/<sweep name>/)")
+    parser.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE",
+                        help="one more override for every run, after the sweep's (recorded with the run)")
     args = parser.parse_args(argv)
     spec_path = Path(args.sweep)
     spec = yaml.safe_load(spec_path.read_text())
@@ -172,7 +188,7 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds if args.seeds is not None else spec.get("seeds", [0]):
         for name in names:
-            overrides = list(spec.get("common", [])) + list(runs[name] or [])
+            overrides = list(spec.get("common", [])) + list(runs[name] or []) + args.extra
             done = [r for r in read_records(out) if r["kind"] == "run" and r["name"] == name and r["seed"] == seed
                     and r["overrides"] == overrides and r["status"] == "ok"]
             if done:

@@ -70,15 +70,17 @@ print(inspect.getsource(train_lib.train_step))
 # ## 2. Configs: typed, checked, saved with the run
 #
 # A run is described by a YAML file under `configs/`, read into dataclasses, changed with `--set
-# section.key=value`. A typo must not silently train the wrong model, so unknown keys and wrong types are
-# errors that name the key.
+# section.key=value`. A typo must not silently train the wrong model, so unknown keys, wrong types and
+# values out of range (a zero learning rate, a warm-up longer than the run, an image size that is not a
+# multiple of the patch size) are errors that name the key and the value; the command line prints them in
+# one line and exits with code 2, before anything is written (README, "Training").
 
 # %%
 cfg = load_config(ROOT / "configs" / "cpu_default.yaml" if ROOT else None, ["optim.epochs=2", "masks.num_targets=3"])
 print(json.dumps(config_to_dict(cfg)["optim"], indent=1))
 assert cfg.optim.epochs == 2 and cfg.masks.num_targets == 3
 
-for bad in (["optim.learning_rate=1e-3"], ["optim.epochs=many"]):
+for bad in (["optim.learning_rate=1e-3"], ["optim.epochs=many"], ["optim.lr=0"], ["model.image_size=60"]):
     try:
         load_config(None, bad)
     except ValueError as error:
