@@ -42,15 +42,30 @@ class Stopped(Exception):
         self.signum = signum
 
 
+def one_line(error: BaseException) -> str:
+    """The error's message on one line.
+
+    A DataLoader worker's error reaches the main process re-raised with the worker's traceback in its
+    message ("Caught UserError in DataLoader worker process 0. Original Traceback ..."); its last line is the
+    original message.
+    """
+    text = str(error).strip()
+    if "Original Traceback" in text:
+        last = text.splitlines()[-1]
+        text = last.split(": ", 1)[1] if ": " in last else last
+    return " ".join(text.splitlines())
+
+
 def run_command(main, argv=None) -> int:
     """Call ``main(argv)``; a user error (or a missing file) becomes ``error: ...`` on stderr and exit code 2."""
     try:
         return main(argv)
-    except (UserError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (UserError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
+            PermissionError) as e:
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except NonFiniteError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return EXIT_NON_FINITE
     except Stopped as e:
         print(str(e), file=sys.stderr)

@@ -324,10 +324,17 @@ class StopSignals:
         self._previous.clear()
 
     def handle(self, signum, frame) -> None:
-        if self.received is not None:  # asked twice: stop now
-            signal.signal(signum, signal.SIG_DFL)
+        if self.received is None:
+            self.received = signum
+            return
+        # Asked twice: what would have happened without us (KeyboardInterrupt for Ctrl-C, a notebook
+        # kernel's own handler, or the default action: the process ends).
+        previous = self._previous.get(signum, signal.SIG_DFL)
+        signal.signal(signum, previous)
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_DFL:
             signal.raise_signal(signum)
-        self.received = signum
 
     def requested(self, env: Distributed) -> int | None:
         """The signal to stop for, the same on every process (a signal to any one process stops them all)."""

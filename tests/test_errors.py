@@ -253,3 +253,24 @@ def test_a_signal_stops_the_run_with_a_checkpoint_and_it_resumes_exactly(tmp_pat
         straight = tmp_path / "straight"
         subprocess.run(cli(straight, *extra), check=True, capture_output=True, timeout=300)
         assert_same_weights(final_weights(straight), final_weights(stopped))
+
+
+def test_a_data_loader_workers_error_is_reported_on_one_line():
+    from minijepa.errors import one_line
+
+    worker = UserError("Caught UserError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"
+                       '  File "x.py", line 1, in <module>\nminijepa.errors.UserError: cannot read image file a.png: broken')
+    assert one_line(worker) == "cannot read image file a.png: broken"
+    assert one_line(UserError("optim.lr=0: must be > 0")) == "optim.lr=0: must be > 0"
+
+
+def test_a_second_sigint_does_what_it_would_have_done_without_the_handler():
+    signals = train_mod.StopSignals().install()
+    try:
+        signals.handle(signal.SIGINT, None)  # the first asks the loop to stop after its step
+        assert signals.received == signal.SIGINT
+        with pytest.raises(KeyboardInterrupt):  # the second: Python's own Ctrl-C
+            signals.handle(signal.SIGINT, None)
+    finally:
+        signals.restore()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

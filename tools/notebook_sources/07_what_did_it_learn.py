@@ -59,7 +59,41 @@ from minijepa.pretrained import load_encoder
 # (`python -m minijepa.supervised`), then probed the same way.
 
 # %%
-ASSETS = ROOT / "assets" / "cpu_default"
+RUNS = {"default run": ROOT / "assets" / "cpu_default", "long run": ROOT / "assets" / "cpu_long"}
+ENCODERS = ("I-JEPA (target encoder)", "I-JEPA (context encoder)")
+reports = {name: json.loads((path / "report.json").read_text()) for name, path in RUNS.items()
+           if (path / "report.json").exists()}
+
+
+def better_encoder(report, task="shape"):
+    """The encoder with the higher *validation* accuracy: runs and encoders are never chosen on the test split."""
+    return max(ENCODERS, key=lambda e: report["probes"][e][task]["val_accuracy"])
+
+
+print(f"{'shipped run':13s}{'steps':>6s}{'shape (val)':>13s}   test, better encoder: "
+      + "  ".join(ShapesDataset.TASKS))
+for name, r in reports.items():
+    e = better_encoder(r)
+    print(f"{name:13s}{r['steps']:6d}{100 * r['probes'][e]['shape']['val_accuracy']:13.1f}   "
+          + "  ".join(f"{100 * r['probes'][e][t]['linear_probe']:.1f}" for t in ShapesDataset.TASKS) + f"  ({e[8:-1]})")
+chosen = max(reports, key=lambda n: reports[n]["probes"][better_encoder(reports[n])]["shape"]["val_accuracy"])
+ASSETS = RUNS[chosen]
+print(f"this notebook reads the {chosen} ({ASSETS.relative_to(ROOT)}), the better one on validation")
+
+# %% [markdown]
+# Two runs ship with the course: the default (`configs/cpu_default.yaml`, 512 steps, about 9 minutes on two
+# cores) and the long run (`configs/cpu_long.yaml`: the same recipe for 3072 steps on 8192 images, 46
+# minutes; its own report is `assets/cpu_long/report.png`). On the test split the long run's encoders are
+# ahead on shape (target encoder 57.4 against 53.2 %, context encoder 54.5 against 53.1 %) and on count
+# (51-52 against 41-42 %), and far ahead on k-NN (51.6 against 31.4 % on shape for the target encoder):
+# six times the steps made images of one shape *close* to each other, not only linearly separable. They are behind on position (66-68 % against 74-79 %, below the
+# random-init encoder's 75.8 %): longer training makes the pooled tokens say what is in the image and forget
+# where. On the probe's *validation* split (410 images, a few points of noise) the better encoder reads
+# shape at 52.7 % for the long run and 54.1 % for the default, so by the course's rule (choose on
+# validation, never on the test split) this notebook reads the default run; the difference between the two
+# on shape is within what 410 validation images can tell apart.
+
+# %%
 target, meta = load_encoder(ASSETS / "target_encoder.pt")
 context, _ = load_encoder(ASSETS / "context_encoder.pt")
 torch.manual_seed(meta["config"]["run"]["seed"] + 12345)  # the random-init baseline of the run's report
@@ -101,14 +135,19 @@ plt.show()
 sets = probe_sets(cfg)
 report = json.loads((ASSETS / "report.json").read_text())
 # The two trained encoders, probed here with the features the report chose for them on validation data
-# (the last 4 layers; trying both choices again would double this cell's minute). The baselines' rows come
-# from the run's report, which ran the same protocol on them (random init with the report's seed, pixels).
+# (last layer or last 4; trying both choices again would double this cell's minute). The baselines' rows
+# come from the run's report, which ran the same protocol on them (random init with the report's seed, pixels).
 trained_encoders = {"I-JEPA (target encoder)": target, "I-JEPA (context encoder)": context}
-assert all(report["probes"][name]["_features"]["choice"] == "last4" for name in trained_encoders)
-results = evaluate_encoders(trained_encoders, sets, pixels=False, layers=(4,))
+results = {}
+for name, encoder in trained_encoders.items():
+    layers = 4 if report["probes"][name]["_features"]["choice"] == "last4" else 1
+    results.update(evaluate_encoders({name: encoder}, sets, pixels=False, layers=(layers,)))
 for name in ("random init", "pixels"):
     results[name] = report["probes"][name]
-here = {"probes": results, "chance": chance_levels(sets[3]), "ceiling": report["ceiling"]}
+# The supervised ceiling of the run's config; for the long run, whose ceiling would take another hour, the
+# default config's (512 steps: a lower bound for the long budget).
+ceiling = report["ceiling"] or json.loads((ROOT / "assets" / "cpu_default" / "supervised.json").read_text())
+here = {"probes": results, "chance": chance_levels(sets[3]), "ceiling": ceiling}
 print(format_summary(here))
 train_x, _, test_x, _ = sets  # normalised images, used by the sections below
 tasks = ShapesDataset.TASKS
@@ -117,7 +156,7 @@ for name in ("I-JEPA (target encoder)", "I-JEPA (context encoder)"):  # half pre
         assert abs(results[name][task]["linear_probe"] - report["probes"][name][task]["linear_probe"]) < 0.02, (name, task)
 
 # %%
-sources = {**{n: results[n] for n in results}, "supervised ceiling": report["ceiling"]["probes"]["supervised"]}
+sources = {**{n: results[n] for n in results}, f"supervised ceiling ({ceiling['steps']} steps)": ceiling["probes"]["supervised"]}
 chance = here["chance"]
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.2))
 width = 0.8 / len(sources)
