@@ -336,19 +336,27 @@ class StopSignals:
         elif previous == signal.SIG_DFL:
             signal.raise_signal(signum)
 
-    def requested(self, env: Distributed) -> int | None:
-        """The signal to stop for, the same on every process (a signal to any one process stops them all)."""
+    def requested(self, env: Distributed, check: bool = True) -> int | None:
+        """The signal to stop for, the same on every process (a signal to any one process stops them all).
+
+        One process reads its own flag at no cost. Under DDP the processes agree by an all-reduce, a sync
+        point, so it runs only when ``check`` (the loop passes its logging steps, where it syncs anyway).
+        """
         if not env.enabled:
             return self.received
+        if not check:
+            return None
         flag = torch.tensor([self.received or 0], device=env.device)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         return int(flag.item()) or None
 
 
-def _last_good(ckpt_path: Path, step: int | None) -> str:
-    if step is None:
-        return "no checkpoint has been written yet"
-    return f"the last good checkpoint is {ckpt_path} (step {step})"
+def _stopped_on_non_finite(step: int, error: Exception, ckpt_path: Path, checkpoint_step: int | None) -> NonFiniteLossError:
+    """The error that ends a run on a non-finite loss or weights, naming the checkpoint that is still good."""
+    good = ("no checkpoint has been written yet" if checkpoint_step is None
+            else f"the last good checkpoint is {ckpt_path} (step {checkpoint_step})")
+    return NonFiniteLossError(f"step {step}: {error}. The run stopped; {good} "
+                              f"(lower optim.lr or set optim.grad_clip, then run again to resume).")
 
 
 def make_datasets(cfg: Config):
@@ -401,8 +409,6 @@ class MetricsLog:
 
 def train(cfg: Config, out_dir: str | Path, resume: bool = True, quiet: bool = False) -> dict:
     """Run (or resume) pretraining described by ``cfg``; returns a summary dict (rank 0) or {}."""
-    if cfg.run.probe_every < 0:
-        raise ValueError(f"run.probe_every={cfg.run.probe_every}; use 0 (off) or a number of steps")
     env = setup_distributed(cfg.run.device)
     if cfg.optim.batch_size % env.world_size:
         raise UserError(f"optim.batch_size={cfg.optim.batch_size} is not divisible by the {env.world_size} processes")
@@ -496,10 +502,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = True, quiet: bool = F
                 try:
                     result = train_step(model, ijepa, optimizer, images, masks, hp, amp_dtype, cfg.optim.grad_clip)
                 except NonFiniteLossError as e:
-                    raise NonFiniteLossError(
-                        f"step {step}: {e}. The run stopped; {_last_good(ckpt_path, checkpoint_step)} "
-                        f"(lower optim.lr or set optim.grad_clip, then run again to resume)."
-                    ) from None
+                    raise _stopped_on_non_finite(step, e, ckpt_path, checkpoint_step) from None
                 step += 1
                 images_seen += images.shape[0] * env.world_size
                 if step % cfg.run.log_every == 0 or step == stop_step:
@@ -537,15 +540,12 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = True, quiet: bool = F
                     last_time = time.perf_counter()  # the probe's time is not training throughput
                 if progress is not None:
                     progress.update(1)
-                stop = signals.requested(env)
+                stop = signals.requested(env, check=step % cfg.run.log_every == 0 or step == stop_step)
                 if step % cfg.run.checkpoint_every == 0 or step == stop_step or stop:
                     try:
                         write_checkpoint(ckpt_path, ijepa, optimizer, step, steps_per_epoch, cfg, env)
                     except NonFiniteLossError as e:
-                        raise NonFiniteLossError(
-                            f"step {step}: {e}. The run stopped; {_last_good(ckpt_path, checkpoint_step)} "
-                            f"(lower optim.lr or set optim.grad_clip, then run again to resume)."
-                        ) from None
+                        raise _stopped_on_non_finite(step, e, ckpt_path, checkpoint_step) from None
                     checkpoint_step = step
                 if stop:
                     raise Stopped(f"stopped by {signal.Signals(stop).name} after step {step}/{stop_step}: checkpoint "

@@ -51,8 +51,8 @@ def summarize(records: list[dict], extra: list[str] = ()) -> dict:
     """Per variant, the per-seed scores of its successful runs (those with the spec's overrides + ``extra``)."""
     baselines = {r["key"]: r for r in records if r["kind"] == "baseline"}
     variants, chance = {}, None
-    for name, overrides in VARIANTS.items():
-        full = list(ABLATIONS.get("common", [])) + list(overrides) + list(extra)
+    for name in VARIANTS:
+        full = sweep.run_overrides(ABLATIONS, name, extra)
         group = [r for r in records if r["kind"] == "run" and r["name"] == name and r["overrides"] == full]
         ok = sorted((r for r in group if r["status"] == "ok"), key=lambda r: r["seed"])
         if not group:

@@ -71,6 +71,11 @@ def baseline_key(cfg) -> str:
     return json.dumps({"model": fingerprint["model"], "data": fingerprint["data"], "seed": cfg.run.seed}, sort_keys=True)
 
 
+def run_overrides(spec: dict, name: str, extra: list[str] = ()) -> list[str]:
+    """The ``--set`` overrides of run ``name``: the sweep's common ones, the run's own, then ``extra``."""
+    return list(spec.get("common", [])) + list(spec["runs"][name] or []) + list(extra)
+
+
 def _commit() -> str | None:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
@@ -188,7 +193,7 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds if args.seeds is not None else spec.get("seeds", [0]):
         for name in names:
-            overrides = list(spec.get("common", [])) + list(runs[name] or []) + args.extra
+            overrides = run_overrides(spec, name, args.extra)
             done = [r for r in read_records(out) if r["kind"] == "run" and r["name"] == name and r["seed"] == seed
                     and r["overrides"] == overrides and r["status"] == "ok"]
             if done:
