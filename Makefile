@@ -10,7 +10,7 @@ SUBMISSIONS ?= submissions
 GRADES      ?= grades
 OUT    ?= runs/cpu_default
 
-.PHONY: train test venv bench clean notebooks grade explorers-html ceiling
+.PHONY: train test venv bench clean notebooks grade explorers-html ceiling autograder
 
 venv: $(STAMP)
 
@@ -55,3 +55,7 @@ clean:
 # Grade students' exercise files (a folder/zip per student, or a folder of them): make grade SUBMISSIONS=path
 grade: $(STAMP)
 	$(BIN)/python -m minijepa.grade $(SUBMISSIONS) --out $(GRADES)
+
+# The Gradescope autograder (setup.sh, run_autograder and the grading files): dist/autograder.zip
+autograder: $(STAMP)
+	$(BIN)/python tools/build_autograder.py --out dist/autograder.zip

@@ -16,21 +16,29 @@ from __future__ import annotations
 import ast
 import csv
 import fcntl
+import functools
 import hashlib
 import importlib.util
 import inspect
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import types
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from minijepa import grade
+from minijepa.grading import report as grade_report
+from minijepa.grading import runs as grade_runs
+from minijepa.grading import sandbox as grade_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 EXERCISES, SOLUTIONS = ROOT / "exercises", ROOT / "solutions"
@@ -141,6 +149,20 @@ def test_check_helper_falls_back_to_the_reference(tmp_path, monkeypatch, capsys)
     assert "has no function missing" in out and "could not import course_exercises/crashes.py: RuntimeError: boom" in out
 
 
+def test_grading_modules_import_one_way():
+    """minijepa/grading/: each stage imports only the stages before it (docs/exercises.md, for maintainers)."""
+    order = ["rules", "submissions", "sandbox", "catalog", "runs", "report", "cli"]
+    folder = ROOT / "minijepa" / "grading"
+    assert sorted(p.stem for p in folder.glob("*.py") if p.stem != "__init__") == sorted(order)
+    for i, name in enumerate(order):
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 1}
+        assert imported <= set(order[:i]), (name, imported - set(order[:i]))
+        absolute = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        absolute |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 0}
+        assert not {m for m in absolute if m and m.startswith("minijepa")}, name  # only its own subpackage
+
+
 # --------------------------------------------------------------------------------------------------------
 # Static scan
 # --------------------------------------------------------------------------------------------------------
@@ -164,6 +186,8 @@ SCANS = [
     ("x = 'minijepa.losses'\n", "names the reference", None),
     ("def f(:\n", "syntax error", None),
     ("from .. import x\n", "relative imports", None),
+    ("import torch\n@torch.sys.exit\ndef f():\n    pass\n", "uses .sys", None),  # a decorator runs at import
+    ("def f(x=open('y')):\n    pass\n", "uses open", None),  # so does a default value
 ]
 
 
@@ -219,6 +243,303 @@ def test_find_submissions(tmp_path):
         grade.find_submissions([tmp_path / "missing"], work)
 
 
+def _bad_name_zip(path: Path) -> Path:
+    """A zip whose member name is flagged UTF-8 but is not (zipfile cannot even list it)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("é/patches.py", "x = 1\n")
+    path.write_bytes(buffer.getvalue().replace("é".encode(), b"\xff\xfe"))
+    return path
+
+
+def _damaged_zip(path: Path, good: bytes = b"y = 2\n") -> Path:
+    """A zip with one member whose deflate stream is broken (zlib.error) and one intact member."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("damaged/ema.py", "def f():\n    return 1\n" * 200)
+        zf.writestr("damaged/losses.py", good)
+    data = bytearray(buffer.getvalue())
+    start = data.index(b"damaged/ema.py") + len("damaged/ema.py")
+    data[start:start + 8] = b"\xff" * 8
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_find_submissions_survives_unreadable_ones(tmp_path):
+    """A bad archive, an undecodable name or a symbolic link costs only its owner, with the reason."""
+    work, klass = tmp_path / "work", tmp_path / "class"
+    work.mkdir()
+    (klass / "alice").mkdir(parents=True)
+    (klass / "alice" / "patches.py").write_text("x = 1\n")
+    _bad_name_zip(klass / "badname.zip")
+    _damaged_zip(klass / "damaged.zip")
+    odd = os.fsencode(klass) + b"/caf\xe9"  # latin-1 bytes: not a UTF-8 name
+    os.mkdir(odd)
+    with open(odd + b"/masks.py", "wb") as f:
+        f.write(b"z = 3\n")
+    (klass / "linked").symlink_to(SOLUTIONS, target_is_directory=True)  # the whole solutions folder
+    (klass / "mallory").mkdir()
+    (klass / "mallory" / "exercises").symlink_to(SOLUTIONS, target_is_directory=True)
+    found = {s.name: s for s in grade.find_submissions([klass], work)}
+    assert sorted(found) == ["alice", "badname", "caf\ufffd", "damaged", "linked", "mallory"]
+    assert found["alice"].files == {"patches": b"x = 1\n"}
+    assert found["badname"].files == {} and "not a readable zip file (UnicodeDecodeError" in found["badname"].notes[0]
+    assert found["damaged"].files == {"losses": b"y = 2\n"}
+    assert any("damaged/ema.py" in n and "is damaged" in n for n in found["damaged"].notes)
+    assert found["caf\ufffd"].files == {"masks": b"z = 3\n"}
+    assert found["linked"].files == {} and "symbolic link: refused" in found["linked"].notes[0]
+    assert found["mallory"].files == {} and "exercises/ is a symbolic link" in found["mallory"].notes[0]
+    # the same folders given one by one (python -m minijepa.grade class/*): the same verdicts
+    given = {s.name: s for s in grade.find_submissions(sorted(klass.iterdir()), work)}
+    assert sorted(given) == sorted(found) and given["damaged"].files == {"losses": b"y = 2\n"}
+    assert "symbolic link: refused" in given["linked"].notes[0] and "symbolic link" in given["mallory"].notes[0]
+    locked = klass / "locked"  # a folder the grader cannot read
+    locked.mkdir()
+    (locked / "patches.py").write_text("x = 1\n")
+    (locked / "patches.py").chmod(0)
+    if os.geteuid() != 0:  # root reads it anyway
+        [one] = grade.find_submissions([locked], work)
+        assert one.files == {} and "could not be read" in one.notes[0]
+
+
+def _tiny_catalog_and_results(name: str):
+    info = grade.ExerciseInfo("a", "patches", [grade.TestInfo("t::a", "a", "patches", 1, "d")])
+    result = grade.StudentResult(name, name, [grade_runs._zero(info, "why \ud800")], ["note"], "", 0.0)
+    return grade.Catalog([info]), [result]
+
+
+def test_write_report_is_complete_or_absent(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    catalog, results = _tiny_catalog_and_results(os.fsdecode(b"caf\xe9"))  # a surrogate-escaped folder name
+    written = grade.write_report(catalog, results, out, grade.Settings())
+    assert sorted(p.name for p in written) == ["grades.csv", "results.csv", "results.json"]
+    assert "caf\ufffd" in (out / "grades.csv").read_text(encoding="utf-8")
+    assert json.loads((out / "results.json").read_text())["students"][0]["name"] == os.fsdecode(b"caf\xe9")
+    assert oct((out / "grades.csv").stat().st_mode & 0o777) != oct(0o600)  # an ordinary file, not mkstemp's 0600
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real_replace, calls = os.replace, []
+
+    def fails_on_the_third(source, target):
+        calls.append(target)
+        if len(calls) == 3:  # two new files are already in place: they must be rolled back
+            raise OSError("disk full")
+        return real_replace(source, target)
+
+    monkeypatch.setattr(grade_report.os, "replace", fails_on_the_third)
+    with pytest.raises(OSError):
+        grade.write_report(*_tiny_catalog_and_results("bob"), out, grade.Settings())
+    monkeypatch.setattr(grade_report.os, "replace", real_replace)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # old report intact, no temporary left
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    calls.clear()
+    monkeypatch.setattr(grade_report.os, "replace", fails_on_the_third)
+    with pytest.raises(OSError):
+        grade.write_report(*_tiny_catalog_and_results("bob"), fresh, grade.Settings())
+    assert list(fresh.iterdir()) == []  # no report at all rather than part of one
+
+
+HONEST_SOURCES = [
+    ("\ufeffimport math\n\ndef f(x):\n    return math.sqrt(x)\n", "utf-8"),  # Notepad's BOM
+    ("# -*- coding: latin-1 -*-\n# Café\ndef f(x):\n    return x  # déjà\n", "latin-1"),
+    ("TOTAL = " + " + ".join(["1"] * 600) + "\n", "utf-8"),  # a deep tree for a recursive visitor
+]
+
+
+@pytest.mark.parametrize("text, encoding", HONEST_SOURCES)
+def test_static_scan_takes_what_python_takes(text, encoding):
+    data = text.encode(encoding)
+    compile(data, "patches.py", "exec")  # Python itself accepts it
+    assert grade.scan_source(data, "patches") == []
+
+
+def test_static_scan_explains_undecodable_files():
+    findings = grade.scan_source("x = 'Café'\n".encode("latin-1"), "patches")  # latin-1 without a coding line
+    assert findings and "cannot be decoded" in findings[0].message and "UTF-8" in findings[0].message
+    deep = ("x = " + "(" * 300 + "1" + ")" * 300 + "\n").encode()  # more nesting than Python compiles
+    assert grade.scan_source(deep, "patches")  # a finding, not a crash
+
+
+def test_harness_accepts_decorated_functions_and_rejects_reference_ones(tmp_path, monkeypatch):
+    from grading import harness
+
+    monkeypatch.setenv("MINIJEPA_SUBMISSION", str(tmp_path))
+    namespace: dict = {"torch": torch, "functools": functools}
+    source = "def mine(x):\n    return x\n"
+    exec(compile(source, str(tmp_path / "ema.py"), "exec"), namespace)
+    mine = namespace["mine"]
+    assert harness._foreign_code(mine) is None
+    assert harness._foreign_code(torch.no_grad()(mine)) is None  # the idiom ema_update's docstring suggests
+    assert harness._foreign_code(functools.lru_cache()(mine)) is None  # not a Python function: judged when called
+    from minijepa import ema as reference
+
+    assert harness._foreign_code(reference.momentum_schedule).co_name == "momentum_schedule"
+    relabelled = torch.no_grad()(reference.momentum_schedule)  # torch's wrapper around the reference ...
+    relabelled.__wrapped__ = mine  # ... labelled as wrapping the student's function
+    assert harness._foreign_code(relabelled) is not None
+
+
+def test_harness_sees_relabelled_reference_code_threads_and_number_subclasses(tmp_path, monkeypatch):
+    from grading import harness
+    from minijepa import patches as reference
+
+    monkeypatch.setenv("MINIJEPA_SUBMISSION", str(tmp_path))
+    fake = str(tmp_path / "patches.py")
+    relabelled = types.FunctionType(reference.unpatchify.__code__.replace(co_filename=fake), reference.__dict__)
+    assert harness._foreign_code(relabelled) is not None  # "defined in your files" looks past the file name
+    namespace: dict = {"reference": reference, "threading": __import__("threading")}
+    exec(compile("def call(x):\n    return reference.patchify(x, 4)\n"
+                 "def in_thread(x):\n    t = threading.Thread(target=call, args=(x,))\n    t.start()\n    t.join()\n",
+                 fake, "exec"), namespace)  # fmt: skip
+    images = torch.zeros(1, 3, 8, 8)
+    partial = functools.partial(reference.patchify, patch_size=4)  # the reference handed over as "the function"
+    for function in (namespace["call"], namespace["in_thread"], lambda x: relabelled(x, 4, (2, 2)), partial):
+        with pytest.raises(harness.GradingFailure) as failure:
+            harness.run_student_code("patchify", (), function, images)
+        assert failure.value.category == "reference", function
+
+    class Sneaky(float):
+        def __float__(self):
+            raise AssertionError("student code ran inside the comparison")
+
+    assert harness.number(Sneaky(0.5)) == 0.5 and harness.number(np.float64(0.25)) == 0.25
+
+
+def test_harness_refuses_a_file_changed_after_submission(tmp_path, monkeypatch):
+    from grading import harness
+
+    class GraderChannel:
+        grader, digests = True, {"ema": hashlib.sha256(b"x = 1\n").hexdigest()}
+
+    monkeypatch.setenv("MINIJEPA_SUBMISSION", str(tmp_path))
+    monkeypatch.setattr(harness, "_channel", GraderChannel())
+    monkeypatch.setattr(harness, "_sources", {})
+    (tmp_path / "ema.py").write_bytes(b"x = 1\n")
+    assert harness.source("ema") == b"x = 1\n"
+    (tmp_path / "ema.py").write_bytes(b"x = 2\n")  # another process rewrites it: the bytes read first are kept
+    assert harness.source("ema") == b"x = 1\n"
+    harness._sources.clear()
+    with pytest.raises(harness.GradingFailure) as failure:
+        harness.source("ema")
+    assert failure.value.category == "sandbox"
+
+
+def test_grader_reruns_a_run_whose_sandbox_was_changed_from_outside(tmp_path, monkeypatch):
+    info = grade.ExerciseInfo("a", "patches", [grade.TestInfo("t_a0", "a", "patches", 1, "d")])
+    catalog = grade.Catalog([info])
+    runs: list[list[str]] = []
+    plan: list[str] = []
+
+    def fake_run(root, files, only, settings, collect=False, digests=None, reaper=None):
+        runs.append(list(only))
+        assert digests == {"patches": hashlib.sha256(b"x = 1\n").hexdigest()}
+        category = plan[len(runs) - 1] if len(runs) <= len(plan) else "passed"
+        records = [_start("t_a0", "a", "patches"), _result("t_a0", "a", "patches", "passed" if category == "passed" else "failed", category),
+                   {"event": "finish", "exitstatus": 0}]  # fmt: skip
+        return grade_sandbox._Run([(i, r) for i, r in enumerate(records)], [], 0, None, None, "")
+
+    monkeypatch.setattr(grade_runs, "_run_tests", fake_run)
+    monkeypatch.setattr(grade_runs, "_make_sandbox", lambda pristine, files, parent: tmp_path)
+    monkeypatch.setattr(grade_runs, "_remove", lambda root: None)
+    monkeypatch.setattr(grade_runs, "_sandbox_changes", lambda root, digests: [])
+    submission = grade.Submission("s", "s", {"patches": b"x = 1\n"})
+    pristine = grade.Pristine({}, {})
+    plan[:] = ["sandbox"]
+    result = grade.grade_submission(submission, catalog, pristine, grade.Settings(), tmp_path)
+    assert len(runs) == 2 and result.total == 1  # discarded once, then graded in a fresh sandbox
+    runs.clear()
+    plan[:] = ["sandbox"] * 10
+    result = grade.grade_submission(submission, catalog, pristine, grade.Settings(), tmp_path)
+    assert len(runs) == grade.SANDBOX_RETRIES + 1 and result.total == 0
+    assert "not this submission's doing" in result.exercises[0].reason
+
+
+def test_harness_blames_and_undoes_changes_of_global_state():
+    from grading import harness
+
+    def switch_off_autograd():
+        torch.set_grad_enabled(False)
+
+    def change_dtype_and_trace():
+        torch.set_default_dtype(torch.float64)
+        sys.settrace(lambda *a: None)
+
+    for function, words in ((switch_off_autograd, "torch.is_grad_enabled()"), (change_dtype_and_trace, "get_default_dtype")):
+        before = harness.global_state()
+        with pytest.raises(harness.GradingFailure) as failure:
+            harness.run_student_code("importing ema.py", (), function)
+        assert failure.value.category == "tamper" and words in str(failure.value)
+        assert harness.global_state() == before  # put back for the other exercises
+    assert harness.run_student_code("fine", (), lambda: 3) == 3
+
+
+GRADESCOPE_VISIBILITY = {"hidden", "after_due_date", "after_published", "visible"}
+
+
+def _check_gradescope(results: dict) -> None:
+    """The fields Gradescope's autograder specification requires, with their types."""
+    assert isinstance(results["tests"], list) and results["tests"]
+    assert isinstance(results["score"], float)  # required unless every test has a score (ours have both)
+    assert results.get("visibility", "visible") in GRADESCOPE_VISIBILITY
+    assert results.get("stdout_visibility", "visible") in GRADESCOPE_VISIBILITY
+    for test in results["tests"]:
+        assert isinstance(test["name"], str) and test["name"]
+        assert isinstance(test["score"], float) and isinstance(test["max_score"], float)
+        assert 0 <= test["score"] <= test["max_score"]
+        assert test["status"] in ("passed", "failed") and isinstance(test["output"], str)
+        assert test["visibility"] in GRADESCOPE_VISIBILITY
+    assert results["score"] == sum(t["score"] for t in results["tests"])
+    json.dumps(results, allow_nan=False)
+
+
+def test_gradescope_results_follow_the_specification(tmp_path):
+    info = grade.ExerciseInfo("a", "patches", [grade.TestInfo("t::a1", "a", "patches", 2, "shape"),
+                                                 grade.TestInfo("t::a2", "a", "patches", 1, "values")])
+    b = grade.ExerciseInfo("b", "masks", [grade.TestInfo("t::b1", "b", "masks", 3, "cheats")])
+    graded = grade_runs._graded(info, {"t::a1": {"outcome": "passed", "category": "passed", "message": ""},
+                                  "t::a2": {"outcome": "failed", "category": "failed", "message": "off by 1"}})
+    result = grade.StudentResult("s", "s", [graded, grade_runs._zero(b, "calls the reference")], ["a note"], "", 1.5)
+    results = grade.gradescope_results(grade.Catalog([info, b]), result)
+    _check_gradescope(results)
+    assert results["score"] == 2.0 and [t["status"] for t in results["tests"]] == ["passed", "failed", "failed"]
+    assert results["tests"][1]["output"] == "off by 1" and results["tests"][2]["output"] == "calls the reference"
+    assert "a note" in results["output"]
+    path = grade.write_gradescope(grade.Catalog([info, b]), [result], tmp_path / "results" / "results.json")
+    assert json.loads(path.read_text()) == results
+    with pytest.raises(ValueError):
+        grade.write_gradescope(grade.Catalog([info, b]), [result, result], tmp_path / "two.json")
+
+
+@pytest.mark.slow
+def test_autograder_zip_runs_as_gradescope_runs_it(tmp_path):
+    built = tmp_path / "autograder.zip"
+    subprocess.run([sys.executable, str(ROOT / "tools" / "build_autograder.py"), "--out", str(built)], check=True,
+                   capture_output=True)  # fmt: skip
+    with zipfile.ZipFile(built) as zf:
+        names = zf.namelist()
+        modes = {i.filename: i.external_attr >> 16 for i in zf.infolist()}
+        zf.extractall(tmp_path / "autograder" / "source")
+    assert {"setup.sh", "run_autograder", "pyproject.toml", "minijepa/grade.py", "tests/grading/harness.py"} <= set(names)
+    assert modes["setup.sh"] & 0o111 and modes["run_autograder"] & 0o111
+    assert not [n for n in names if n.startswith(("solutions/", "exercises/", "tests/grader_fixtures"))]
+    again = tmp_path / "again.zip"
+    subprocess.run([sys.executable, str(ROOT / "tools" / "build_autograder.py"), "--out", str(again)], check=True,
+                   capture_output=True)  # fmt: skip
+    assert again.read_bytes() == built.read_bytes()  # deterministic
+    root = tmp_path / "autograder"
+    (root / "submission").mkdir()
+    shutil.copy(SOLUTIONS / "schedules.py", root / "submission" / "schedules.py")
+    env = dict(os.environ, AUTOGRADER_ROOT=str(root), PYTHON=sys.executable, MINIJEPA_GRADE_ARGS="--only warmup_cosine")
+    env.pop("PYTHONPATH", None)
+    completed = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, capture_output=True, text=True,
+                               timeout=300)  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    results = json.loads((root / "results" / "results.json").read_text())
+    _check_gradescope(results)
+    assert results["score"] == sum(t["max_score"] for t in results["tests"]) > 0
+    assert all(t["name"].startswith("warmup_cosine: ") for t in results["tests"])
+
+
 # --------------------------------------------------------------------------------------------------------
 # Interpreting a run (synthetic records; the real thing is exercised below)
 # --------------------------------------------------------------------------------------------------------
@@ -246,8 +567,8 @@ def test_interpret_a_clean_run():
                _result("t_a1", "a", "patches", "failed", "failed", "wrong"), _start("t_b0", "b", "patches"),
                _result("t_b0", "b", "patches", "failed", "exit", "raised SystemExit"), _start("t_c0", "c", "masks"),
                _result("t_c0", "c", "masks"), {"event": "finish", "exitstatus": 1}]  # fmt: skip
-    run = grade._Run([(i, r) for i, r in enumerate(records)], [], 1, None, None, "")
-    decided, pending = grade._interpret(run, ["a", "b", "c"], _catalog(), grade.Settings())
+    run = grade_sandbox._Run([(i, r) for i, r in enumerate(records)], [], 1, None, None, "")
+    decided, pending = grade_runs._interpret(run, ["a", "b", "c"], _catalog(), grade.Settings())
     assert pending == []
     assert (decided["a"].points, decided["a"].status) == (1, "graded")
     assert (decided["b"].points, decided["b"].status, decided["b"].reason) == (0, "zero", "raised SystemExit")
@@ -259,21 +580,21 @@ def test_interpret_a_death_a_tamper_and_forged_lines():
     records = [_start("t_a0", "a", "patches"), _result("t_a0", "a", "patches"), _start("t_a1", "a", "patches"),
                _result("t_a1", "a", "patches"), _start("t_c0", "c", "masks"),
                {"event": "import", "module": "masks", "phase": "start"}]  # fmt: skip
-    run = grade._Run([(i, r) for i, r in enumerate(records)], [], 0, None, None, "")
-    decided, pending = grade._interpret(run, ["a", "b", "c"], _catalog(), grade.Settings())
+    run = grade_sandbox._Run([(i, r) for i, r in enumerate(records)], [], 0, None, None, "")
+    decided, pending = grade_runs._interpret(run, ["a", "b", "c"], _catalog(), grade.Settings())
     assert decided["a"].points == 2 and pending == ["b"]
     assert decided["c"].status == "zero" and "masks.py, when imported" in decided["c"].reason
     # tampering during a: a is zeroed and everything after it is run again
     records = [_start("t_a0", "a", "patches"), _result("t_a0", "a", "patches"), _start("t_a1", "a", "patches"),
                _result("t_a1", "a", "patches", "failed", "tamper", "changed torch.allclose"), _start("t_b0", "b", "patches"),
                _result("t_b0", "b", "patches"), {"event": "finish", "exitstatus": 0}]  # fmt: skip
-    run = grade._Run([(i, r) for i, r in enumerate(records)], [], 0, None, None, "")
-    decided, pending = grade._interpret(run, ["a", "b", "c"], _catalog(), grade.Settings())
+    run = grade_sandbox._Run([(i, r) for i, r in enumerate(records)], [], 0, None, None, "")
+    decided, pending = grade_runs._interpret(run, ["a", "b", "c"], _catalog(), grade.Settings())
     assert decided["a"].status == "zero" and "torch.allclose" in decided["a"].reason
     assert pending == ["b", "c"]
     # lines that do not carry the harness's signature
-    run = grade._Run([(0, _start("t_c0", "c", "masks"))], [(1, "c")], 0, None, None, "")
-    decided, pending = grade._interpret(run, ["c"], _catalog(), grade.Settings())
+    run = grade_sandbox._Run([(0, _start("t_c0", "c", "masks"))], [(1, "c")], 0, None, None, "")
+    decided, pending = grade_runs._interpret(run, ["c"], _catalog(), grade.Settings())
     assert "forged" in decided["c"].reason
 
 
@@ -296,7 +617,14 @@ ADVERSARIAL = {
     "imports_reference": ({"patchify", "unpatchify", "sincos_2d"}, "imports the reference implementation"),
     "imports_solutions": ({"gather_tokens"}, "solutions.masks"),
     "calls_reference": ({"patchify", "unpatchify"}, "minijepa/patches.py"),
+    "settrace_exit": ({"attention_weights", "attention", "block_forward"}, "sys.gettrace()"),
+    "grad_disabled": ({"ema_update", "momentum_schedule"}, "torch.is_grad_enabled()"),
 }
+
+# Composed in _grade_class: the fixture's file appended to the solution's, plus these correct files beside it.
+COMPOSED = {"settrace_exit": ("attention", ["ema"]), "grad_disabled": ("ema", ["masks", "losses"]),
+            "escaping_child": ("ema", [])}  # fmt: skip
+ESCAPE_MARKER = "minijepa-grader-escape-marker"
 
 
 def _digest(*folders: Path) -> str:
@@ -336,7 +664,30 @@ def _grade_class(base: Path) -> None:
     klass = base / "class"
     klass.mkdir()
     for name in ADVERSARIAL:
-        shutil.copytree(FIXTURES / name, klass / name)
+        if name not in COMPOSED:
+            shutil.copytree(FIXTURES / name, klass / name)
+    for name, (hostile, innocent) in COMPOSED.items():
+        (klass / name).mkdir()
+        attack = (FIXTURES / name / f"{hostile}.py").read_text()
+        (klass / name / f"{hostile}.py").write_text((SOLUTIONS / f"{hostile}.py").read_text() + "\n\n" + attack)
+        for module in innocent:
+            shutil.copy(SOLUTIONS / f"{module}.py", klass / name / f"{module}.py")
+    unusual = klass / "unusual"  # correct files as honest students save them
+    unusual.mkdir()
+    (unusual / "schedules.py").write_bytes(b"\xef\xbb\xbf" + (SOLUTIONS / "schedules.py").read_bytes())  # Notepad's BOM
+    latin = "# -*- coding: latin-1 -*-\n# Écrit par un étudiant.\n" + (SOLUTIONS / "losses.py").read_text()
+    (unusual / "losses.py").write_bytes(latin.encode("latin-1"))
+    (unusual / "masks.py").write_text((SOLUTIONS / "masks.py").read_text() + "\nTOTAL = " + " + ".join(["1"] * 600) + "\n")
+    ema = (SOLUTIONS / "ema.py").read_text().replace("\ndef ema_update(", "\n@torch.no_grad()\ndef ema_update(", 1)
+    assert "@torch.no_grad()" in ema
+    (unusual / "ema.py").write_text(ema)
+    _bad_name_zip(klass / "badname.zip")
+    _damaged_zip(klass / "damaged.zip", good=(SOLUTIONS / "losses.py").read_bytes())
+    odd = os.fsencode(klass) + b"/caf\xe9"  # a folder name that is not UTF-8
+    os.mkdir(odd)
+    shutil.copy(SOLUTIONS / "schedules.py", os.fsdecode(odd + b"/schedules.py"))
+    (klass / "mallory").mkdir()
+    (klass / "mallory" / "exercises").symlink_to(SOLUTIONS, target_is_directory=True)
     shutil.copytree(SOLUTIONS, klass / "correct", ignore=shutil.ignore_patterns("__pycache__", "make_exercises.py"))
     shutil.copytree(EXERCISES, klass / "stubs", ignore=shutil.ignore_patterns("__pycache__"))
     partial = klass / "partial"  # right, except: warmup_cosine a stub, a wrong loss, no probe.py
@@ -355,7 +706,16 @@ def _grade_class(base: Path) -> None:
     )  # fmt: skip
     landing = (base / "escape.py", klass / "escape.py", Path(tempfile.gettempdir()) / "escape.py")  # ../../ from an unzip folder
     escaped = [str(p) for p in landing if p.exists()]
-    checks = {"exit_status": completed.returncode, "tests_unchanged": _digest(GRADING) == before, "escaped": escaped}
+    survivors = []  # processes started by a submission and still alive after the grader ended
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if ESCAPE_MARKER.encode() in (proc / "cmdline").read_bytes():
+                survivors.append(int(proc.name))
+                os.kill(int(proc.name), 9)
+        except OSError:
+            pass
+    checks = {"exit_status": completed.returncode, "tests_unchanged": _digest(GRADING) == before, "escaped": escaped,
+              "survivors": survivors}  # fmt: skip
     (base / "checks.json").write_text(json.dumps(checks))
     (base / "stdout.txt").write_text(completed.stdout)  # last: the other workers wait for this file
     (base / "stderr.txt").write_text(completed.stderr)
@@ -417,7 +777,7 @@ def test_grader_scores_adversarial_submissions_zero_with_a_reason(graded_class, 
     for exercise in zeroed:
         assert ex[exercise]["points"] == 0 and ex[exercise]["status"] == "zero", (exercise, ex[exercise])
         assert words in ex[exercise]["reason"], (exercise, ex[exercise]["reason"])
-    submitted = {p.stem for p in (FIXTURES / name).glob("*.py")}
+    submitted = {p.stem for p in (FIXTURES / name).glob("*.py")} | set(COMPOSED.get(name, ("", []))[1])
     for exercise, result in ex.items():
         if result["module"] not in submitted:
             assert "was not submitted" in result["reason"]
@@ -437,10 +797,45 @@ def test_grader_isolates_exercises(graded_class):
 
 
 @pytest.mark.slow
+def test_grader_blames_global_state_on_the_file_that_changed_it(graded_class):
+    """A file that changes process-wide state at import loses its own exercises and nothing else."""
+    report = graded_class[1]
+    ex = _exercises(_student(report, "settrace_exit"))  # its tracer would have ended the ema tests
+    assert ex["ema_update"]["points"] == ex["ema_update"]["max_points"] > 0
+    ex = _exercises(_student(report, "grad_disabled"))  # autograd switched off at import of ema.py
+    for name in ("gather_tokens", "ijepa_loss"):  # both need gradients
+        assert ex[name]["points"] == ex[name]["max_points"] > 0, (name, ex[name])
+
+
+@pytest.mark.slow
+def test_grader_ends_processes_that_left_the_run(graded_class):
+    report, checks = graded_class[1], graded_class[3]
+    ex = _exercises(_student(report, "escaping_child"))
+    assert ex["ema_update"]["points"] == ex["ema_update"]["max_points"] > 0  # ema.py imported: the child was started
+    if grade.Reaper.supported():
+        assert checks["survivors"] == []
+
+
+@pytest.mark.slow
+def test_grader_scores_unusual_honest_files_and_unreadable_submissions(graded_class):
+    report = graded_class[1]
+    ex = _exercises(_student(report, "unusual"))  # BOM, latin-1 with a coding line, a 600-term sum, @torch.no_grad()
+    for name in ("warmup_cosine", "ijepa_loss", "sample_block", "multiblock_masks", "gather_tokens", "ema_update"):
+        assert ex[name]["points"] == ex[name]["max_points"] > 0, (name, ex[name]["reason"])
+    assert "not a readable zip file" in _student(report, "badname")["notes"][0]
+    damaged = _student(report, "damaged")
+    assert _exercises(damaged)["ijepa_loss"]["points"] > 0 and any("is damaged" in n for n in damaged["notes"])
+    odd = _student(report, "caf\ufffd")
+    assert _exercises(odd)["warmup_cosine"]["points"] == _exercises(odd)["warmup_cosine"]["max_points"]
+    mallory = _student(report, "mallory")
+    assert mallory["total"] == 0 and "symbolic link" in mallory["notes"][0]
+
+
+@pytest.mark.slow
 def test_grader_writes_table_csv_and_json(graded_class):
     stdout, report, out, _ = graded_class
     names = [s["name"] for s in report["students"]]
-    assert len(names) == len(ADVERSARIAL) + 5
+    assert len(names) == len(ADVERSARIAL) + len(set(COMPOSED) - set(ADVERSARIAL)) + 10
     lines = stdout.splitlines()
     header = lines[0].split()
     assert header[0] == "student" and header[-1] == "total" and header[1:-1] == [e["name"] for e in report["exercises"]]

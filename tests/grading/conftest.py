@@ -15,7 +15,7 @@ import pytest
 
 from . import harness
 
-SEVERE = ("tamper", "reference", "static", "exit", "memory", "output", "import", "missing", "not_implemented")
+SEVERE = ("sandbox", "tamper", "reference", "static", "exit", "memory", "output", "import", "missing", "not_implemented")
 
 
 class _State:
@@ -25,6 +25,7 @@ class _State:
     check_after: set[str] = set()  # nodeids after which the integrity checks run (last test of each exercise)
     files: dict | None = None
     sandbox: Path | None = None
+    global_state: dict | None = None  # harness.global_state() when the current graded test started
 
 
 state = _State()
@@ -135,6 +136,8 @@ def pytest_runtest_logstart(nodeid, location):
         return
     harness.raised.clear()
     state.phases[nodeid] = []
+    harness.package()  # the harness's own import hook is in place before the snapshot
+    state.global_state = harness.global_state()
     harness.report({"event": "start", "id": info["id"], "exercise": info["exercise"], "module": info["module"]})
 
 
@@ -177,6 +180,11 @@ def pytest_runtest_logfinish(nodeid, location):
         passed, category = False, "failed"
         message = f"skipped: {message}"
     record = {"event": "result", "id": info["id"], "exercise": info["exercise"], "module": info["module"]}
+    changed = harness._state_changes(state.global_state) if state.global_state is not None else []
+    if changed:  # outside the watched calls: a returned object's __del__, __iter__ ... run by the test
+        harness._restore(state.global_state, changed)
+        passed, category = False, "tamper"
+        message = f"objects of this exercise changed the process's global state ({', '.join(changed[:3])}) after the call"
     if nodeid in state.check_after:  # under the grader, once per exercise: were the reference, pytest... touched?
         changes = harness.code_changes(state.baseline, harness.code_snapshot())
         if state.files is not None:

@@ -8,7 +8,7 @@ first test that needs them: a file that does not import fails its own tests and 
 
 Safety nets, in the order they act:
 
-* static scan (:func:`minijepa.grade.scan_source`): a flagged file or function is not run;
+* static scan (:func:`minijepa.grading.rules.scan_source`): a flagged file or function is not run;
 * the module's ``__builtins__`` have a guarded ``__import__`` (only torch, einops, numpy and a few standard
   modules) and no ``open``/``exec``/``eval``/``compile``;
 * every call of a student function runs under a profiler hook that records calls into the reference
@@ -29,28 +29,33 @@ from __future__ import annotations
 
 import builtins
 import errno
+import gc
 import hashlib
 import hmac
 import importlib
 import importlib.abc
 import importlib.util
+import inspect
 import io
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import types
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-from minijepa import grade as rules
+import minijepa
+from minijepa.grading import rules
 
 HERE = Path(__file__).resolve().parent
 PACKAGE = __name__.rpartition(".")[0]  # "grading" (or "tests.grading" if tests/ becomes a package)
 REPOSITORY = HERE.parents[1]
-REFERENCE_DIR = Path(rules.__file__).resolve().parent
+REFERENCE_DIR = Path(minijepa.__file__).resolve().parent
 
 
 def submission_dir() -> Path:
@@ -102,6 +107,27 @@ def _guarded_builtins(package: str) -> dict:
     return guarded
 
 
+_sources: dict[str, bytes] = {}  # exercise module -> the bytes that were checked, scanned and run
+
+
+def source(module_name: str) -> bytes:
+    """The submitted file's bytes, read once; under the grader they must match the digest it sent.
+
+    The scan and the import both use these bytes, so what runs is what was scanned and submitted, whatever
+    writes into the folder afterwards.
+    """
+    if module_name not in _sources:
+        data = (submission_dir() / f"{module_name}.py").read_bytes()
+        expected = channel().digests.get(module_name)
+        if channel().grader and expected != hashlib.sha256(data).hexdigest():
+            raise GradingFailure(f"{module_name}.py on disk is not the submitted file (changed by another process)", "sandbox")
+        _sources[module_name] = data
+    return _sources[module_name]
+
+
+_GUARDED_IMPORT = next(c for c in _guarded_builtins.__code__.co_consts if isinstance(c, types.CodeType) and c.co_name == "__import__")
+
+
 class _SubmissionLoader(importlib.abc.Loader):
     def __init__(self, path: Path, package: str):
         self.path, self.package = path, package
@@ -110,10 +136,10 @@ class _SubmissionLoader(importlib.abc.Loader):
         return None
 
     def get_source(self, fullname: str) -> str:
-        return self.path.read_text(encoding="utf-8")
+        return importlib.util.decode_source(source(self.path.stem))  # PEP 263, as the import decodes it
 
     def exec_module(self, module: types.ModuleType) -> None:
-        code = compile(self.path.read_bytes(), str(self.path), "exec", dont_inherit=True)
+        code = compile(source(self.path.stem), str(self.path), "exec", dont_inherit=True)
         module.__dict__["__builtins__"] = _guarded_builtins(self.package)
         exec(code, module.__dict__)
 
@@ -132,6 +158,11 @@ class _SubmissionFinder(importlib.abc.MetaPathFinder):
         if name not in rules.EXERCISE_MODULES or not file.is_file():
             return None
         return importlib.util.spec_from_file_location(fullname, file, loader=_SubmissionLoader(file, self.package))
+
+
+def package() -> tuple[str, Path]:
+    """The private package the submission's files are imported into (its import hook is installed once)."""
+    return _package()
 
 
 def _package() -> tuple[str, Path]:
@@ -153,7 +184,7 @@ def findings(module_name: str) -> list:
     """Static-scan findings of one of the submission's files (cached)."""
     if module_name not in _findings:
         path = submission_dir() / f"{module_name}.py"
-        _findings[module_name] = rules.scan_source(path.read_bytes(), module_name) if path.is_file() else []
+        _findings[module_name] = rules.scan_source(source(module_name), module_name) if path.is_file() else []
     return _findings[module_name]
 
 
@@ -181,7 +212,10 @@ def load(module_name: str) -> types.ModuleType:
     if not path.is_file():
         failure = (f"{module_name}.py was not submitted", "missing")
     else:
-        whole_file = [f for f in findings(module_name) if f.function is None]
+        try:
+            whole_file = [f for f in findings(module_name) if f.function is None]
+        except GradingFailure as error:  # the file on disk is not the submitted one
+            whole_file, failure = [], (str(error), error.category)
         if whole_file:
             failure = (f"{whole_file[0]}", "static")
     if failure is None:
@@ -213,12 +247,44 @@ def student(module_name: str, name: str, allow: tuple[str, ...] = ()):
         raise GradingFailure(f"{module_name}.py has no function {name}", "missing")
     if not callable(function):
         raise GradingFailure(f"{name} in {module_name}.py is not a function", "failed")
-    code = getattr(function, "__code__", None)
-    if code is not None and Path(code.co_filename).resolve().parent != submission_dir():
-        origin = Path(code.co_filename)
+    foreign = _foreign_code(function)
+    if foreign is not None:
+        origin = Path(foreign.co_filename)
         where = f"{origin.parent.name}/{origin.name}" if origin.parent.name in ("minijepa", "solutions") else str(origin)
-        raise GradingFailure(f"{name} is not defined in your exercise files (it is {where}: {code.co_name})", "reference")
+        raise GradingFailure(f"{name} is not defined in your exercise files (it is {where}: {foreign.co_name})", "reference")
     return Guarded(function, name, allow)
+
+
+def _foreign_code(function) -> types.CodeType | None:
+    """None if ``function`` is the student's own, else the code object that shows it is not.
+
+    A function wrapped by a decorator (``@torch.no_grad()``, ``functools.wraps`` ...) is the student's if
+    the chain of ``__wrapped__`` ends in the submission's files, no link of it is the reference's, and each
+    wrapper really calls what its ``__wrapped__`` names (it is in the wrapper's closure: a label stuck on
+    another function proves nothing). Everything is read from the objects themselves, never through
+    ``getattr``, which could run code.
+    """
+    seen = 0
+    while True:
+        code = function.__code__ if isinstance(function, types.FunctionType) else inspect.getattr_static(function, "__code__", None)
+        if not isinstance(code, types.CodeType):
+            return None  # not a Python function (a class, a partial): the reference watch judges its calls
+        filename = code.co_filename
+        if Path(filename).resolve().parent == submission_dir():
+            return code if _fingerprint(code) in _reference_fingerprints(_forbidden_prefixes()) else None  # relabelled
+        inner = function.__dict__.get("__wrapped__") if isinstance(function, types.FunctionType) else None
+        if inner is None or filename.startswith(_forbidden_prefixes()) or seen >= 16:
+            return code
+        if not any(_cell(c) is inner for c in function.__closure__ or ()):
+            return code
+        function, seen = inner, seen + 1
+
+
+def _cell(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return None
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -226,12 +292,18 @@ def student(module_name: str, name: str, allow: tuple[str, ...] = ()):
 # ----------------------------------------------------------------------------------------------------------
 
 
+_prefixes: dict = {}  # $MINIJEPA_SUBMISSION -> the prefixes (resolving paths costs more than a student call)
+
+
 def _forbidden_prefixes() -> tuple[str, ...]:
-    prefixes = [str(REFERENCE_DIR) + os.sep]
-    solutions = (REPOSITORY / "solutions").resolve()
-    if solutions != submission_dir():
-        prefixes.append(str(solutions) + os.sep)
-    return tuple(prefixes)
+    key = os.environ.get("MINIJEPA_SUBMISSION")
+    if key not in _prefixes:
+        prefixes = [str(REFERENCE_DIR) + os.sep]
+        solutions = (REPOSITORY / "solutions").resolve()
+        if solutions != submission_dir():
+            prefixes.append(str(solutions) + os.sep)
+        _prefixes[key] = tuple(prefixes)
+    return _prefixes[key]
 
 
 class _ReferenceWatch:
@@ -247,21 +319,34 @@ class _ReferenceWatch:
         self.allow = set(allow)
         self.prefixes = _forbidden_prefixes()
         self.student = str(submission_dir()) + os.sep
-        self.harness = str(HERE) + os.sep  # e.g. the guarded __import__, which asks minijepa.grade
+        self.harness = str(HERE) + os.sep
         self.violation: str | None = None
         self.tampered = False
+        self.fingerprints = _reference_fingerprints(self.prefixes)
+        self.checked: dict[int, tuple] = {}  # id(code) -> (code, is a relabelled reference code)
 
     def hook(self, frame, event, arg):
         if event != "call" or self.violation is not None:
             return
         code = frame.f_code
         if not code.co_filename.startswith(self.prefixes):
+            if code.co_filename.startswith(self.student):
+                seen = self.checked.get(id(code))
+                if seen is None or seen[0] is not code:
+                    seen = self.checked[id(code)] = (code, _fingerprint(code) in self.fingerprints)
+                if seen[1]:
+                    where = Path(self.fingerprints[_fingerprint(code)])
+                    self.violation = f"{where.parent.name}/{where.name}: {_qualname(code)}, relabelled as your file's"
             return
         caller = frame.f_back
         while caller is not None:
             filename = caller.f_code.co_filename
-            if filename.startswith(self.prefixes) or filename.startswith(self.harness):
-                return  # called by the reference itself (only its entry is judged), or by the harness
+            if filename.startswith(self.prefixes):
+                return  # called by the reference itself: only its entry is judged
+            if filename.startswith(self.harness):
+                if caller.f_code is _GUARDED_IMPORT:
+                    return  # the guarded __import__ asks minijepa.grading.rules
+                break  # straight from the harness's call: the "student function" is the reference (a partial...)
             if filename.startswith(self.student):
                 break
             caller = caller.f_back
@@ -271,14 +356,71 @@ class _ReferenceWatch:
 
     def __enter__(self):
         self.previous = sys.getprofile()
+        self.previous_threads = threading.getprofile()
         self.installed = self.hook  # one bound-method object, to recognise it afterwards
+        threading.setprofile(self.installed)  # threads the student code starts are watched too
         sys.setprofile(self.installed)
         return self
 
     def __exit__(self, *exc):
-        self.tampered = sys.getprofile() is not self.installed
+        self.tampered = sys.getprofile() is not self.installed or threading.getprofile() is not self.installed
         sys.setprofile(self.previous)
+        threading.setprofile(self.previous_threads)
         return False
+
+
+def _qualname(code: types.CodeType) -> str:
+    return getattr(code, "co_qualname", code.co_name)
+
+
+def _fingerprint(code: types.CodeType) -> tuple:
+    """What a copy of a code object keeps when it is relabelled (``code.replace(co_filename=...)``)."""
+    return code.co_code, _qualname(code), code.co_firstlineno, code.co_argcount
+
+
+_fingerprints: dict = {"modules": None, "codes": {}}
+
+
+def _module_file(module) -> str:
+    """A module's ``__file__``, read without running any code of it (a student module could define anything)."""
+    try:
+        value = vars(module).get("__file__")
+    except TypeError:
+        return ""
+    return value if type(value) is str else ""
+
+
+def _reference_fingerprints(prefixes: tuple[str, ...]) -> dict:
+    """Fingerprint -> file of every code object of the loaded reference modules (cached per set of modules)."""
+    if _fingerprints.get("key") == (len(sys.modules), prefixes):
+        return _fingerprints["codes"]
+    _fingerprints["key"] = (len(sys.modules), prefixes)
+    loaded = tuple(sorted(n for n, m in list(sys.modules.items()) if _module_file(m).startswith(prefixes)))
+    if loaded != _fingerprints["modules"]:
+        codes: dict = {}
+        for name in loaded:
+            stack = list(vars(sys.modules[name]).values())
+            seen: set[int] = set()
+            while stack:
+                value = stack.pop()
+                if id(value) in seen:
+                    continue
+                seen.add(id(value))
+                if isinstance(value, types.CodeType):
+                    if value.co_filename.startswith(prefixes):
+                        codes[_fingerprint(value)] = value.co_filename
+                        stack.extend(c for c in value.co_consts if isinstance(c, types.CodeType))
+                elif isinstance(value, (types.FunctionType, types.MethodType)):
+                    stack.append(getattr(value, "__code__", None) or getattr(value.__func__, "__code__", None))
+                    stack.extend(value.__dict__.values() if isinstance(value, types.FunctionType) else ())
+                elif isinstance(value, (staticmethod, classmethod)):
+                    stack.append(value.__func__)
+                elif isinstance(value, property):
+                    stack.extend(f for f in (value.fget, value.fset, value.fdel) if f is not None)
+                elif isinstance(value, type) and getattr(value, "__module__", None) == name:
+                    stack.extend(vars(value).values())
+        _fingerprints.update(modules=loaded, codes=codes)
+    return _fingerprints["codes"]
 
 
 def _out_of_memory(error: BaseException) -> bool:
@@ -315,19 +457,142 @@ def _output_limit() -> int | None:
     return int(float(value) * 2**20) if value and channel().grader else None
 
 
+def global_state() -> dict:
+    """The process-wide settings that one exercise's code could change to break another's tests.
+
+    Compared before and after every call of student code (its import included): a change is restored at
+    once and blamed on the call that made it, so it can never cost a later exercise its points.
+    """
+    state = {
+        "torch.is_grad_enabled()": torch.is_grad_enabled(),
+        "torch.is_inference_mode_enabled()": torch.is_inference_mode_enabled(),
+        "torch.get_default_dtype()": torch.get_default_dtype(),
+        "torch.get_default_device()": str(torch.get_default_device()),
+        "torch.get_num_threads()": torch.get_num_threads(),
+        "torch.are_deterministic_algorithms_enabled()": torch.are_deterministic_algorithms_enabled(),
+        "torch.is_anomaly_enabled()": torch.is_anomaly_enabled(),
+        "torch function modes": torch._C._len_torch_function_stack(),
+        "torch dispatch modes": torch._C._len_torch_dispatch_stack(),
+        "sys.gettrace()": sys.gettrace(),
+        "sys.getrecursionlimit()": sys.getrecursionlimit(),
+        "sys.excepthook": sys.excepthook,
+        "sys.meta_path": tuple(sys.meta_path),
+        "threading.settrace": threading.gettrace(),
+        "threading.setprofile": threading.getprofile(),
+        "running threads": frozenset(t.ident for t in threading.enumerate()),
+        "os.environ": _environment(),
+        "working directory": os.getcwd(),
+        "gc.isenabled()": gc.isenabled(),
+        "gc.callbacks": tuple(gc.callbacks),
+        "signal handlers": tuple(_handler(n) for n in _SIGNALS),
+    }
+    if hasattr(signal, "getitimer"):
+        state["pending alarm"] = any(signal.getitimer(t)[0] > 0 for t in _TIMERS)
+    return state
+
+
+# The signals a run can receive without help from outside (timers, children, pipes, limits, a terminal):
+# a handler or a pending timer of one exercise could end another exercise's tests.
+_SIGNALS = tuple(getattr(signal, n) for n in ("SIGALRM", "SIGVTALRM", "SIGPROF", "SIGCHLD", "SIGPIPE", "SIGXCPU",
+                                              "SIGXFSZ", "SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1", "SIGUSR2",
+                                              "SIGSEGV", "SIGFPE", "SIGABRT") if hasattr(signal, n))  # fmt: skip
+_TIMERS = tuple(getattr(signal, n) for n in ("ITIMER_REAL", "ITIMER_VIRTUAL", "ITIMER_PROF") if hasattr(signal, n))
+
+
+def _environment() -> tuple:
+    """The environment as it is stored (cheap: this runs around every student call); pytest's own entry,
+    PYTEST_CURRENT_TEST, is left out."""
+    data = getattr(os.environ, "_data", None)
+    items = data.items() if isinstance(data, dict) else ((k.encode(), v.encode()) for k, v in os.environ.items())
+    return tuple(kv for kv in items if kv[0] != b"PYTEST_CURRENT_TEST")
+
+
+def _handler(number):
+    try:
+        return signal.getsignal(number)
+    except (ValueError, OSError):
+        return None
+
+
+def _restore(before: dict, changed: list[str]) -> None:
+    """Put back what a student call changed (best effort; the call is failed either way)."""
+    setters = {
+        "torch.is_grad_enabled()": torch.set_grad_enabled,
+        "torch.get_default_dtype()": torch.set_default_dtype,
+        "torch.get_default_device()": torch.set_default_device,
+        "torch.get_num_threads()": torch.set_num_threads,
+        "torch.are_deterministic_algorithms_enabled()": torch.use_deterministic_algorithms,
+        "torch.is_anomaly_enabled()": torch.autograd.set_detect_anomaly,
+        "sys.gettrace()": sys.settrace,
+        "sys.getrecursionlimit()": sys.setrecursionlimit,
+        "threading.settrace": threading.settrace,
+        "threading.setprofile": threading.setprofile,
+        "working directory": os.chdir,
+    }
+    for what in changed:
+        try:
+            if what in setters:
+                setters[what](before[what])
+            elif what == "sys.excepthook":
+                sys.excepthook = before[what]
+            elif what == "sys.meta_path":
+                sys.meta_path[:] = list(before[what])
+            elif what == "os.environ":
+                current = os.environ.get("PYTEST_CURRENT_TEST")
+                os.environ.clear()
+                os.environ.update({os.fsdecode(k): os.fsdecode(v) for k, v in before[what]})
+                if current is not None:
+                    os.environ["PYTEST_CURRENT_TEST"] = current
+            elif what == "gc.isenabled()":
+                gc.enable() if before[what] else gc.disable()
+            elif what == "gc.callbacks":
+                gc.callbacks[:] = list(before[what])
+            elif what == "signal handlers":
+                for number, handler in zip(_SIGNALS, before[what]):
+                    if handler is not None and signal.getsignal(number) is not handler:
+                        signal.signal(number, handler)
+            elif what == "pending alarm":
+                for timer in _TIMERS:
+                    signal.setitimer(timer, 0)
+            elif what == "torch.is_inference_mode_enabled()":
+                torch._C._set_grad_enabled(torch.is_grad_enabled())  # leaving inference mode needs its guard object
+            elif what == "torch function modes":
+                while torch._C._len_torch_function_stack() > before[what]:
+                    torch._C._pop_torch_function_stack()
+            elif what == "torch dispatch modes":
+                while torch._C._len_torch_dispatch_stack() > before[what]:
+                    torch._C._pop_torch_dispatch_stack()
+        except Exception:  # noqa: BLE001 - restoring is best effort; the blame is already decided
+            pass
+
+
+def _state_changes(before: dict) -> list[str]:
+    after = global_state()
+    changed = [k for k, v in before.items() if after.get(k) != v]
+    if "running threads" in changed and not (after["running threads"] - before["running threads"]):
+        changed.remove("running threads")  # a thread of its own that ended is no harm
+    return changed
+
+
 def run_student_code(name: str, allow: tuple[str, ...], function, *args, **kwargs):
     """``function(*args, **kwargs)`` (student code) with calls into the reference watched and, under the
-    grader, output capped; special failures become GradingFailures with clear messages and categories."""
+    grader, output capped; special failures become GradingFailures with clear messages and categories.
+
+    Global state (grad mode, default dtype, trace hooks, torch modes, threads ...: :func:`global_state`) that
+    the call changes is put back and fails the call as tampering."""
     watch = _ReferenceWatch(allow)
     limit = _output_limit()
     saved = sys.stdout, sys.stderr
     sink = _CappedOutput(limit) if limit else None
+    before = global_state()
     if sink is not None:
         sys.stdout = sys.stderr = sink
     try:
         with watch:
             result = function(*args, **kwargs)
     except BaseException as error:  # noqa: BLE001
+        sys.stdout, sys.stderr = saved
+        _state_verdict(name, before)
         _verdict(name, watch)
         translated = _translate(name, error)
         if translated is error:
@@ -335,10 +600,19 @@ def run_student_code(name: str, allow: tuple[str, ...], function, *args, **kwarg
         raise translated from None
     finally:
         sys.stdout, sys.stderr = saved
+    _state_verdict(name, before)
     _verdict(name, watch)
     if sink is not None and sink.count > sink.limit:  # the student caught OutputLimit and went on
         raise _translate(name, OutputLimit())
     return result
+
+
+def _state_verdict(name: str, before: dict) -> None:
+    changed = _state_changes(before)
+    if changed:
+        _restore(before, changed)
+        raise GradingFailure(f"{name} changed the process's global state ({', '.join(changed[:3])}): "
+                             "exercises must leave it as they found it", "tamper")
 
 
 def _verdict(name: str, watch: _ReferenceWatch) -> None:
@@ -399,7 +673,9 @@ def number(value, what: str = "the result") -> float:
         if value.numel() != 1:
             fail(f"{what} should be a single number, got a tensor of shape {tuple(value.shape)}")
         return float(value.item())
-    return float(value)
+    # The base types' own conversions: a subclass's __float__ (student code, run where nothing watches it,
+    # after the call returned) is never called. numpy's float64 is a float, so it passes unchanged.
+    return float.__float__(value) if isinstance(value, float) else int.__float__(value)
 
 
 def assert_close(actual, expected: torch.Tensor, what: str = "the result", atol: float = 1e-5, rtol: float = 1e-4):
@@ -517,17 +793,19 @@ class _Channel:
         self.key: bytes | None = None
         self.fd: int | None = None
         self.file = None
+        self.digests: dict[str, str] = {}  # module -> sha256 of the submitted file, from the grader
         fds = os.environ.pop("MINIJEPA_GRADER_FDS", None)
         if fds:
             key_fd, self.fd = (int(v) for v in fds.split(","))
-            key = b""
-            while len(key) < 32:
-                chunk = os.read(key_fd, 32 - len(key))
+            data = b""
+            while True:  # the key (32 bytes), then the submission's digests as JSON, then end of file
+                chunk = os.read(key_fd, 65536)
                 if not chunk:
                     break
-                key += chunk
+                data += chunk
             os.close(key_fd)
-            self.key = key
+            self.key = data[:32]
+            self.digests = json.loads(data[32:] or b"{}").get("files", {})
         elif os.environ.get("MINIJEPA_GRADING_REPORT"):
             self.file = open(os.environ["MINIJEPA_GRADING_REPORT"], "a", encoding="utf-8")  # noqa: SIM115
 
