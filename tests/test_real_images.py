@@ -34,10 +34,11 @@ def test_folder_is_deterministic_labelled_and_split_by_scan(tmp_path):
         corners = [x[0, 0], x[0, -1], x[-1, 0], x[-1, -1]]
         same = sum(np.array_equal(c, corners[0]) for c in corners)
         if key.name.startswith("flat"):
-            # one colour everywhere except the digit, which is painted in a contrasting colour
+            # one light colour everywhere except the digit, which is painted in a darker one
             background = np.median(x.reshape(-1, 3), axis=0)
             far = np.abs(x.astype(float) - background).sum(-1) > 60
             assert 0.02 < far.mean() < 0.5, key
+            assert x[far].mean() < background.mean() - 60 and background.min() >= 255 * real_image_check.LIGHT - 1, key
         else:
             assert same < 4 or x.std() > 5, key  # a photograph: not one flat colour
     # A second call with the same parameters keeps the folder as it is.
