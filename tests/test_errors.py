@@ -265,12 +265,18 @@ def test_a_data_loader_workers_error_is_reported_on_one_line():
 
 
 def test_a_second_sigint_does_what_it_would_have_done_without_the_handler():
-    signals = train_mod.StopSignals().install()
+    # Python's own Ctrl-C handler first, whatever this process inherited (a shell without job control starts
+    # background commands with SIGINT ignored, and then Python installs no handler of its own).
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        signals.handle(signal.SIGINT, None)  # the first asks the loop to stop after its step
-        assert signals.received == signal.SIGINT
-        with pytest.raises(KeyboardInterrupt):  # the second: Python's own Ctrl-C
-            signals.handle(signal.SIGINT, None)
+        signals = train_mod.StopSignals().install()
+        try:
+            signals.handle(signal.SIGINT, None)  # the first asks the loop to stop after its step
+            assert signals.received == signal.SIGINT
+            with pytest.raises(KeyboardInterrupt):  # the second: Python's own Ctrl-C
+                signals.handle(signal.SIGINT, None)
+        finally:
+            signals.restore()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
-        signals.restore()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        signal.signal(signal.SIGINT, inherited)

@@ -24,6 +24,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -464,12 +465,27 @@ def test_harness_blames_and_undoes_changes_of_global_state():
         torch.set_default_dtype(torch.float64)
         sys.settrace(lambda *a: None)
 
-    for function, words in ((switch_off_autograd, "torch.is_grad_enabled()"), (change_dtype_and_trace, "get_default_dtype")):
+    class Agreeable(torch.overrides.TorchFunctionMode):  # would make every .any() in a comparison False
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            result = func(*args, **(kwargs or {}))
+            return torch.tensor(False) if func is torch.Tensor.any else result
+
+    def push_a_mode():
+        Agreeable().__enter__()  # left pushed after the call returns
+
+    def set_an_alarm():
+        signal.signal(signal.SIGALRM, lambda *a: None)
+        signal.setitimer(signal.ITIMER_REAL, 30)
+
+    cases = ((switch_off_autograd, "torch.is_grad_enabled()"), (change_dtype_and_trace, "get_default_dtype"),
+             (push_a_mode, "torch function modes"), (set_an_alarm, "signal handlers"))  # fmt: skip
+    for function, words in cases:
         before = harness.global_state()
         with pytest.raises(harness.GradingFailure) as failure:
             harness.run_student_code("importing ema.py", (), function)
         assert failure.value.category == "tamper" and words in str(failure.value)
         assert harness.global_state() == before  # put back for the other exercises
+    assert bool(torch.ones(2).any()) and signal.getitimer(signal.ITIMER_REAL)[0] == 0
     assert harness.run_student_code("fine", (), lambda: 3) == 3
 
 
