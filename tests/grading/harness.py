@@ -162,17 +162,13 @@ class _SubmissionFinder(importlib.abc.MetaPathFinder):
 
 def package() -> tuple[str, Path]:
     """The private package the submission's files are imported into (its import hook is installed once)."""
-    return _package()
-
-
-def _package() -> tuple[str, Path]:
     directory = submission_dir()
     name = "_submission_" + hashlib.sha1(str(directory).encode()).hexdigest()[:12]
     if name not in sys.modules:
-        package = types.ModuleType(name, f"the exercise files in {directory}")
-        package.__path__ = []  # submodules come only from _SubmissionFinder
-        package.__package__ = name
-        sys.modules[name] = package
+        module = types.ModuleType(name, f"the exercise files in {directory}")
+        module.__path__ = []  # submodules come only from _SubmissionFinder
+        module.__package__ = name
+        sys.modules[name] = module
         sys.meta_path.insert(0, _SubmissionFinder(name, directory))
     return name, directory
 
@@ -206,7 +202,7 @@ def load(module_name: str) -> types.ModuleType:
         raise GradingFailure(*cached)
     if cached is not None:
         return cached
-    package, directory = _package()
+    package_name, directory = package()
     path = directory / f"{module_name}.py"
     failure = None
     if not path.is_file():
@@ -221,13 +217,13 @@ def load(module_name: str) -> types.ModuleType:
     if failure is None:
         report({"event": "import", "module": module_name, "phase": "start"})
         try:  # import-time code is student code too: same watch on the reference, output and memory
-            module = run_student_code(f"importing {module_name}.py", (), importlib.import_module, f"{package}.{module_name}")
+            module = run_student_code(f"importing {module_name}.py", (), importlib.import_module, f"{package_name}.{module_name}")
         except GradingFailure as error:
             failure = (str(error), error.category)
         except BaseException as error:  # noqa: BLE001 - any exception raised at import time
             failure = (f"could not import {module_name}.py: {_describe(error)}", "import")
         if failure is not None:
-            sys.modules.pop(f"{package}.{module_name}", None)
+            sys.modules.pop(f"{package_name}.{module_name}", None)
         report({"event": "import", "module": module_name, "phase": "end", "ok": failure is None})
     if failure is not None:
         _modules[module_name] = failure
@@ -591,7 +587,6 @@ def run_student_code(name: str, allow: tuple[str, ...], function, *args, **kwarg
         with watch:
             result = function(*args, **kwargs)
     except BaseException as error:  # noqa: BLE001
-        sys.stdout, sys.stderr = saved
         _state_verdict(name, before)
         _verdict(name, watch)
         translated = _translate(name, error)
