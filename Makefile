@@ -1,6 +1,8 @@
 # Two commands do everything on a fresh machine (each creates or updates .venv when needed):
 #   make train   pretraining on the embedded default data (CPU, a few minutes)
 #   make test    the whole test suite, notebooks included
+# and one opens the course:
+#   make lab     JupyterLab on notebooks/, with the project's kernel registered
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
@@ -10,7 +12,7 @@ SUBMISSIONS ?= submissions
 GRADES      ?= grades
 OUT    ?= runs/cpu_default
 
-.PHONY: train test venv bench clean notebooks grade explorers-html ceiling autograder
+.PHONY: train test venv lab dist site bench clean notebooks grade explorers-html ceiling autograder
 
 venv: $(STAMP)
 
@@ -18,7 +20,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[course,test]"
+	$(BIN)/python -m pip install --quiet -e ".[course,test,site]"
 	touch $(STAMP)
 
 train: $(STAMP)
@@ -33,8 +35,31 @@ ceiling: $(STAMP)
 # Without /usr/bin/chromium they are skipped, unless MINIJEPA_REQUIRE_BROWSER=1 (as in .ci/run).
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -m "not browser" tests
-	$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=300 notebooks/
+	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=300 notebooks/
 	$(BIN)/python -m pytest -p no:xdist -m browser tests/test_browser.py
+
+# The course in JupyterLab: registers the kernel "minijepa" (this venv's python, for your user, so a JupyterLab
+# started from anywhere finds it; the notebooks name it) and serves notebooks/. Open the URL it prints.
+# No browser is opened without a display. Extra options: make lab LAB_ARGS="--port=8890".
+KERNEL      = minijepa
+HAS_DISPLAY = $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s)))
+lab: $(STAMP)
+	$(BIN)/python -m ipykernel install --user --name $(KERNEL) --display-name "Python (minijepa)"
+	$(BIN)/python -m jupyterlab --notebook-dir=notebooks $(if $(HAS_DISPLAY),,--no-browser) \
+		$(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
+# A packed copy of the course (the committed files of HEAD) to upload to a hosted notebook service, whose
+# set-up cell installs it: $(DIST)/minijepa-course.tar.gz.
+DIST ?= dist
+dist:
+	mkdir -p $(DIST)
+	git archive --format=tar.gz --prefix=minijepa-course/ -o $(DIST)/minijepa-course.tar.gz HEAD
+	@echo "$(DIST)/minijepa-course.tar.gz: upload it next to the notebook you open on the hosted service"
+
+# The course website: the README's course map, every notebook with its committed outputs, the docs and the
+# standalone explorer pages (cached in build/explorers/ until their inputs change): open site/index.html.
+site: $(STAMP)
+	$(BIN)/python tools/build_site.py --out site
 
 # The explorers as standalone HTML pages (precomputed frames, no kernel needed): site/explorers/index.html
 explorers-html: $(STAMP)

@@ -228,6 +228,18 @@ def small_pages(tmp_path_factory):
     return {"mask": (out / "mask", mask), "attention": (out / "attention", attention)}
 
 
+def _wait_for_frame(page, manifest, key):
+    """Wait until a standalone page shows frame ``key`` (its image decoded, its caption) and says so."""
+    frame = manifest["frames"][key]
+    page.wait_for_function(
+        """([image, text]) => {
+            const img = document.getElementById('frame');
+            return img.getAttribute('src') === image && img.complete && img.naturalWidth > 0
+                && document.getElementById('summary').textContent === text;
+        }""", arg=[frame["image"], frame["text"]])
+    assert page.evaluate("() => document.body.dataset.frame") == key
+
+
 @pytest.mark.parametrize("name, slider, select, option", [
     ("mask", "num_targets", "mode", "reference"),
     ("attention", "layer", "head", "0"),
@@ -251,14 +263,7 @@ def test_standalone_page_follows_its_controls(browser_ready, browser, small_page
         names = [c["name"] for c in manifest["controls"]]
 
         def wait_for_frame(key):
-            frame = manifest["frames"][key]
-            page.wait_for_function(
-                """([image, text]) => {
-                    const img = document.getElementById('frame');
-                    return img.getAttribute('src') === image && img.complete && img.naturalWidth > 0
-                        && document.getElementById('summary').textContent === text;
-                }""", arg=[frame["image"], frame["text"]])
-            assert page.evaluate("() => document.body.dataset.frame") == key
+            _wait_for_frame(page, manifest, key)
 
         start = manifest["initial"].split("-")
         wait_for_frame(manifest["initial"])
@@ -282,3 +287,149 @@ def test_standalone_page_follows_its_controls(browser_ready, browser, small_page
         assert requests and all(url.startswith("file://") for url in requests), requests
     finally:
         context.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# The course website (make site): every page, offline, with its images, links and explorers
+# ---------------------------------------------------------------------------------------------------
+
+
+def _load_site_builder():
+    spec = importlib.util.spec_from_file_location("minijepa_build_site", ROOT / "tools" / "build_site.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The website as `make site` builds it, with two frames per explorer page (the full grid takes minutes)."""
+    pytest.importorskip("myst_nb")
+    out = tmp_path_factory.mktemp("site")
+    _load_site_builder().build_site(out / "site", small_explorers=True, cache=out / "cache")
+    return out / "site"
+
+
+SITE_PAGES = ["index.html", "README.html", "docs/exercises.html", "docs/notebooks.html", "benchmarks/README.html",
+              "explorers/index.html", "explorers/mask/index.html", "explorers/attention/index.html",
+              *(f"notebooks/{p.stem}.html" for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))]
+
+
+def _site_pages(site):
+    return sorted(p for p in site.rglob("*.html") if "_static" not in p.parts)
+
+
+def _references(html: str) -> list[tuple[str, str]]:
+    """(tag, URL) of every link, image, script and stylesheet of a page."""
+    from html.parser import HTMLParser
+
+    found = []
+
+    class Collect(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            for name in ("href", "src"):
+                if attrs.get(name) and tag in ("a", "img", "script", "link", "iframe", "source"):
+                    found.append((tag, attrs[name]))
+
+    Collect().feed(html)
+    return found
+
+
+def test_site_has_every_page_and_every_internal_link_resolves(site):
+    from urllib.parse import unquote, urlsplit
+
+    missing = [page for page in SITE_PAGES if not (site / page).is_file()]
+    assert not missing, f"pages missing from the site: {missing}"
+    home = (site / "README.html").read_text()
+    assert all(f'href="notebooks/{p.stem}.html' in home for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    broken, checked, ids = [], 0, {}
+    for page in _site_pages(site):
+        for tag, url in _references(page.read_text(errors="replace")):
+            parts = urlsplit(url)
+            if parts.scheme in ("http", "https", "mailto", "data", "javascript", "about"):
+                continue  # outside the site: a link a reader may follow, never loaded (see the offline test)
+            target = (page.parent / unquote(parts.path)).resolve() if parts.path else page
+            if target.is_dir():
+                target = target / "index.html"
+            checked += 1
+            if not target.is_file() or not target.is_relative_to(site.resolve()):
+                broken.append(f"{page.relative_to(site)}: <{tag}> {url}")
+            elif parts.fragment and target.suffix == ".html" and tag == "a":
+                if target not in ids:
+                    ids[target] = target.read_text(errors="replace")
+                if f'id="{unquote(parts.fragment)}"' not in ids[target]:
+                    broken.append(f"{page.relative_to(site)}: <a> {url} (no such anchor)")
+    assert checked > 500 and not broken, broken[:20]
+    # The notebooks 02 and 03 link their standalone explorer pages.
+    for notebook, explorer in (("02_attention_and_vit", "attention"), ("03_multiblock_masking", "mask")):
+        assert f'href="../explorers/{explorer}/index.html"' in (site / "notebooks" / f"{notebook}.html").read_text()
+
+
+def _offline_page(browser):
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    page = context.new_page()
+    outside = []
+
+    def only_files(route):  # a page of the site must not reach the network
+        url = route.request.url
+        if url.startswith(("file://", "data:", "blob:", "about:")):
+            route.continue_()
+        else:
+            outside.append(url)
+            route.abort()
+
+    page.route("**/*", only_files)
+    return context, page, outside
+
+
+def test_site_pages_load_offline_with_every_image_shown(browser_ready, browser, site):
+    context, page, outside = _offline_page(browser)
+    images = {}
+    try:
+        for path in _site_pages(site):
+            if 'http-equiv="refresh"' in path.read_text(errors="replace"):
+                continue  # index.html: a redirect to README.html (its link is checked above)
+            page.goto(path.as_uri(), wait_until="load")
+            # Images load lazily in some themes: scroll each into view, then wait until all are decoded.
+            page.evaluate("() => document.querySelectorAll('img').forEach(img => { img.loading = 'eager'; })")
+            page.wait_for_function("() => [...document.images].every(img => img.complete)", timeout=30_000)
+            shown = page.evaluate("() => [...document.images].map(img => [img.getAttribute('src'), img.naturalWidth])")
+            blank = [src for src, width in shown if width == 0]
+            assert not blank, f"{path.relative_to(site)}: images not displayed: {blank}"
+            images[str(path.relative_to(site))] = len(shown)
+        page.goto((site / "notebooks" / "02_attention_and_vit.html").as_uri(), wait_until="load")  # MathJax typesets
+        page.wait_for_function("() => document.querySelectorAll('.MathJax_Display, .MathJax').length > 0", timeout=30_000)
+    finally:
+        context.close()
+    assert not outside, f"requests outside the site: {sorted(set(outside))[:10]}"
+    assert all(images[f"notebooks/{p.stem}.html"] > 0 for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")), images
+    assert images["README.html"] >= 2  # the two explorer screenshots
+
+
+@pytest.mark.parametrize("name", ["mask", "attention"])
+def test_site_explorer_pages_follow_their_controls(browser_ready, browser, site, name):
+    import json
+
+    folder = site / "explorers" / name
+    manifest = json.loads((folder / "manifest.json").read_text())
+    context, page, outside = _offline_page(browser)
+    try:
+        page.goto((folder / "index.html").as_uri())
+        index = manifest["initial"].split("-")
+        movable = next(i for i, c in enumerate(manifest["controls"]) if len(c["labels"]) > 1)
+        control = manifest["controls"][movable]
+        new = int(index[movable]) + 1 if int(index[movable]) + 1 < len(control["labels"]) else int(index[movable]) - 1
+
+        _wait_for_frame(page, manifest, manifest["initial"])
+        if control["kind"] == "slider":
+            page.locator(f"#control-{control['name']}").focus()
+            page.keyboard.press("ArrowRight" if new > int(index[movable]) else "ArrowLeft")
+        else:
+            page.locator(f"#control-{control['name']}").select_option(label=control["labels"][new])
+        index[movable] = str(new)
+        _wait_for_frame(page, manifest, "-".join(index))
+        page.screenshot(path=str(ARTIFACTS / f"site_{name}.png"))
+    finally:
+        context.close()
+    assert not outside, outside

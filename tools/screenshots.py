@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 MASK_NOTEBOOK = "03_multiblock_masking.ipynb"
 ATTENTION_NOTEBOOK = "02_attention_and_vit.ipynb"
+KERNEL_NAME = "minijepa"  # the kernel the notebooks name (tools/build_notebooks.py KERNEL, make lab)
 
 CHROMIUM = os.environ.get("MINIJEPA_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -153,6 +154,10 @@ def jupyter_lab(root_dir: Path, log: Path | None = None, startup_timeout: float 
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     }
+    # The notebooks name the course's kernel (make lab registers it for the user): register it here, in
+    # this server's own data folder, with the same command.
+    subprocess.run([sys.executable, "-m", "ipykernel", "install", "--user", "--name", KERNEL_NAME,
+                    "--display-name", "Python (minijepa)"], env=env, check=True, capture_output=True)
     port, token = free_port(), secrets.token_hex(16)
     command = [
         sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--port-retries=0",
@@ -252,7 +257,7 @@ class NotebookPage:
         self.page.wait_for_function(f"() => !!({_CURRENT}) && !!{_CURRENT}.sessionContext", timeout=timeout * 1000)
         deadline = time.monotonic() + timeout
         while (state := self.page.evaluate(_JS_KERNEL_STATE)) != "idle":
-            if state == "dialog":  # "Select Kernel": take the proposed one (the notebook's python3)
+            if state == "dialog":  # "Select Kernel": take the proposed one (the notebook's own)
                 self.page.locator(".jp-Dialog .jp-mod-accept").first.click()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{self.name}: kernel not idle after {timeout:.0f} s (last state {state!r})\n"

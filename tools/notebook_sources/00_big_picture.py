@@ -13,7 +13,7 @@
 # 4. find your way around the course (notebooks 00-09, exercises) and the package (`minijepa/`).
 
 # %%
-%%SETUP%%
+# <<SETUP>>
 
 # %%
 import importlib
@@ -26,7 +26,7 @@ from minijepa.data import load_photos, normalize
 from minijepa.masks import MultiBlockMasks
 from minijepa.viz import mask_overlay
 
-%%STYLE%%
+# <<STYLE>>
 
 # %% [markdown]
 # ## 1. Three ways to learn from images without labels

@@ -13,7 +13,7 @@
 #    and read its similarity map.
 
 # %%
-%%SETUP%%
+# <<SETUP>>
 
 # %%
 import matplotlib.pyplot as plt
@@ -26,10 +26,10 @@ from minijepa.data import ShapesDataset, load_photo
 from minijepa.patches import PatchEmbed, sincos_1d
 from minijepa.vit import Block
 
-%%STYLE%%
+# <<STYLE>>
 
 # %%
-%%EXERCISES%%
+# <<EXERCISES>>
 
 # %% [markdown]
 # ## 1. Cutting an image into patches

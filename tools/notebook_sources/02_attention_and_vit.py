@@ -14,7 +14,7 @@
 # 5. read attention maps and the *mean attention distance* of a head, and use the attention explorer.
 
 # %%
-%%SETUP%%
+# <<SETUP>>
 
 # %%
 import math
@@ -31,10 +31,10 @@ from minijepa.explorers import AttentionExplorer, attention_explorer, patch_dist
 from minijepa.patches import patchify, sincos_2d
 from minijepa.vit import VIT_PRESETS, Attention, Block, vit_tiny
 
-%%STYLE%%
+# <<STYLE>>
 
 # %%
-%%EXERCISES%%
+# <<EXERCISES>>
 
 # %% [markdown]
 # ## 1. Attention from first principles
@@ -77,6 +77,7 @@ fig.tight_layout()
 plt.show()
 assert abs(spread[-1] / math.sqrt(1024) - 1) < 0.1
 assert entropy_scaled[-1] > 3 * entropy_raw[-1]
+
 
 # %% [markdown]
 # **Your turn:** implement `attention_weights(q, k)` in `exercises/attention.py`: queries and keys of shape
@@ -223,6 +224,7 @@ for name, p in VIT_PRESETS.items():
     print(f"{name:8s}{p['depth']:7d}{p['embed_dim']:7d}{p['num_heads']:7d}{count / 1e6:9.1f}M{paper[name] / 1e6:8.1f}M")
     assert abs(count - paper[name]) / paper[name] < 0.05
 assert vit_params(**VIT_PRESETS["tiny"]) == sum(p.numel() for p in vit_tiny(image_size=224).parameters())
+
 
 # %% [markdown]
 # ## 4. Initialisation, and a quirk of the official code
@@ -410,6 +412,9 @@ assert hand[2] > hand[0]  # the content head looks further away, wherever simila
 # Set `USE_TRAINED = True` to explore the course's trained encoder instead (the CPU run's target encoder,
 # shipped in `assets/cpu_default/`, 64-pixel images, 8 x 8 patches; notebook 07 studies it), or point
 # `ENCODER_FILE` at your own export after `make train` and `python tools/export_course_encoder.py`.
+#
+# Without a kernel (on the course website, `make site`), the same explorer runs as a standalone page with
+# precomputed frames: <a href="../explorers/attention/index.html">the attention explorer page</a>.
 
 # %%
 USE_TRAINED = False

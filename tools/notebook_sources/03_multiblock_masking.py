@@ -16,7 +16,7 @@
 # 5. apply masks by index gathering, and explore the settings interactively.
 
 # %%
-%%SETUP%%
+# <<SETUP>>
 
 # %%
 import warnings
@@ -31,13 +31,14 @@ from minijepa.explorers import MaskExplorerState, mask_explorer, plot_mask_view
 from minijepa.masks import BlockMasks, MultiBlockMasks, RandomMasks, RasterizedMasks, coverage, masks_to_grid
 from minijepa.viz import mask_overlay
 
-%%STYLE%%
+# <<STYLE>>
 photos = load_photos(image_size=224)
 photo = photos["astronaut"]  # (3, 224, 224)
 GRID, P = (14, 14), 16
 
+
 # %%
-%%EXERCISES%%
+# <<EXERCISES>>
 
 # %% [markdown]
 # ## 1. One block
@@ -84,6 +85,7 @@ def check_sample_block(f):
 
 
 sample_block = student_or_reference("masks", "sample_block", reference_sample_block, check=check_sample_block)
+
 
 # %% [markdown]
 # ## 2. Targets, context, overlap removal
@@ -426,6 +428,9 @@ assert torch.equal(blocks[1, 3], tokens[1, batch.targets[1, 3]])
 # Things to try: switch the mode to `reference` and watch the last row and column; raise the number of
 # targets and see the context shrink; set the batch size to 1 and then 256 and compare the context ratio;
 # use patch size 28 (an 8 x 8 grid, as in our CPU runs).
+#
+# Without a kernel (on the course website, `make site`), the explorer runs as a standalone page with
+# precomputed frames: <a href="../explorers/mask/index.html">the mask explorer page</a>.
 
 # %%
 state = MaskExplorerState(photo, num_coverage_samples=512)

@@ -12,7 +12,7 @@
 # 4. count parameters and FLOPs to see why the predictor is narrow and cheap.
 
 # %%
-%%SETUP%%
+# <<SETUP>>
 
 # %%
 import matplotlib.pyplot as plt
@@ -25,10 +25,10 @@ from minijepa.data import ShapesDataset, normalize
 from minijepa.masks import MultiBlockMasks, gather_tokens
 from minijepa.vit import Block
 
-%%STYLE%%
+# <<STYLE>>
 
 # %%
-%%EXERCISES%%
+# <<EXERCISES>>
 
 # %% [markdown]
 # ## 1. Inputs and outputs
@@ -146,6 +146,7 @@ ax.set_ylabel("max |change| of predictions")
 ax.set_title("Moving block 0 by one patch changes only block 0")
 ax.legend()
 plt.show()
+
 
 # %% [markdown]
 # ## 4. Why narrow? Parameters and FLOPs

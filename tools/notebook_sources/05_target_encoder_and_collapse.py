@@ -14,7 +14,7 @@
 #    *lower* loss can mean a *worse* encoder.
 
 # %%
-%%SETUP%%
+# <<SETUP>>
 
 # %%
 import time
@@ -29,10 +29,10 @@ from minijepa.data import ShapesDataset, normalize
 from minijepa.evaluate import effective_rank, feature_std
 from minijepa.masks import MultiBlockMasks, gather_tokens
 
-%%STYLE%%
+# <<STYLE>>
 
 # %%
-%%EXERCISES%%
+# <<EXERCISES>>
 
 # %% [markdown]
 # ## 1. What collapse looks like, and how to measure it
@@ -63,6 +63,7 @@ healthy, flat, constant = examples.values()
 assert feature_std(healthy) > 0.9 and effective_rank(healthy) > 40
 assert effective_rank(flat) < 2.5 < feature_std(flat) * 10
 assert feature_std(constant) < 0.01 and effective_rank(constant) > 40  # effective rank misses it
+
 
 # %% [markdown]
 # ## 2. The EMA update and its schedule

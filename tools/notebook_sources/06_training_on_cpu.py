@@ -16,7 +16,7 @@
 # 4. check that the predictor really uses the context (and is not just predicting an average).
 
 # %%
-%%SETUP%%
+# <<SETUP>>
 
 # %%
 import copy
@@ -36,10 +36,10 @@ from minijepa.schedules import set_hyperparameters
 from minijepa.train import StepHyperparameters, train_step
 from minijepa.viz import plot_masks
 
-%%STYLE%%
+# <<STYLE>>
 
 # %%
-%%EXERCISES%%
+# <<EXERCISES>>
 
 # %% [markdown]
 # ## 1. The data: crops and masks, made per image and per step
@@ -102,6 +102,7 @@ for ax, (name, values) in zip(axes, schedule.items()):
     ax.set_xlabel("step")
 plt.tight_layout()
 plt.show()
+
 
 # %% [markdown]
 # ## 3. One training step, written out
@@ -203,6 +204,7 @@ plt.tight_layout()
 plt.show()
 assert min(history["token_std"]) > 0.1, "the target features collapsed"
 
+
 # %% [markdown]
 # How to read these curves:
 #
@@ -244,6 +246,7 @@ print(f"              with another image's context: {swapped:.3f}")
 print(f"      predicting the batch-average target:  {average:.3f}")
 assert true < swapped, "the predictor should do better with the right context"
 
+
 # %% [markdown]
 # The right context gives a clearly lower loss than another image's context: the prediction depends on what
 # the context encoder saw, not only on the positions.
@@ -282,7 +285,7 @@ assert shares["trunc_normal"] > 0.5 > shares["xavier"]
 # learned to ignore the image. MAE initialises the patch embedding as a linear layer on the flattened patch
 # (Xavier uniform, std about 0.07 here); that is our default (`ViTConfig.patch_init`), and it brings the
 # position share down to about 15 %.
-
+#
 # ## 6. The same run as a script
 #
 # The loop above is what `python -m minijepa.train` runs, plus logging, checkpoints and data parallelism

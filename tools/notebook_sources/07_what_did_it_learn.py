@@ -18,7 +18,7 @@
 # 4. say plainly what a short CPU run of I-JEPA does and does not learn.
 
 # %%
-%%SETUP%%
+# <<SETUP>>
 
 # %%
 import json
@@ -38,10 +38,10 @@ from minijepa.explorers import AttentionExplorer, attention_explorer, plot_atten
 from minijepa.inspect_vit import mean_attention_distance
 from minijepa.pretrained import load_encoder
 
-%%STYLE%%
+# <<STYLE>>
 
 # %%
-%%EXERCISES%%
+# <<EXERCISES>>
 
 # %% [markdown]
 # ## 1. The trained encoders, and their baselines
@@ -173,6 +173,7 @@ axes[0].legend(fontsize=7, loc="upper left")
 plt.tight_layout()
 plt.show()
 
+
 # %% [markdown]
 # What these numbers say (read the table and the bars first; the prose follows them, quoting the run's
 # report: the half-precision copies probed above agree with it within a point):
@@ -238,6 +239,7 @@ plt.show()
 for name, curve in report["probe_curves"].items():
     print(f"{name}: best {100 * curve['best']:.1f} % at step {curve['best_step']}, last {100 * curve['last']:.1f} % "
           f"at step {curve['last_step']} ({curve['task']}, validation)")
+
 
 # %% [markdown]
 # The curves are noisy (256 validation images, last layer only: a point is about +-3 %, and they sit below

@@ -15,7 +15,7 @@
 # 4. say which of the paper's orderings reproduce at this scale, and why others need the paper's scale.
 
 # %%
-%%SETUP%%
+# <<SETUP>>
 
 # %%
 import json
@@ -36,7 +36,7 @@ from minijepa.masks import coverage
 from minijepa.train import train
 from minijepa.viz import mask_overlay
 
-%%STYLE%%
+# <<STYLE>>
 
 # %% [markdown]
 # ## 1. The paper's table

@@ -16,7 +16,7 @@
 # 5. count the FLOPs of an I-JEPA step and turn the paper's ViT-H/14 recipe into GPU hours.
 
 # %%
-%%SETUP%%
+# <<SETUP>>
 
 # %%
 import inspect
@@ -40,7 +40,7 @@ from minijepa.config import config_to_dict, load_config
 from minijepa.masks import MultiBlockMasks
 from minijepa.vit import vit_config, VisionTransformer
 
-%%STYLE%%
+# <<STYLE>>
 
 # %% [markdown]
 # ## 1. The step is the same; the loop around it grows
@@ -286,6 +286,7 @@ if shutil.which("g++") or shutil.which("c++"):
     assert difference < 1e-3
 else:
     print("no C++ compiler found: skipping the torch.compile demo")
+
 
 # %% [markdown]
 # ## 7. What does the paper's run cost?

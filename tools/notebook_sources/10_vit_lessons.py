@@ -20,7 +20,7 @@
 #    position embeddings, and the mean attention distance of its heads, for a random and a trained model.
 
 # %%
-%%SETUP%%
+# <<SETUP>>
 
 # %%
 import copy
@@ -42,7 +42,7 @@ from minijepa.inspect_vit import (attention_distance, attention_logits_max, mean
 from minijepa.patches import resize_positions
 from minijepa.pretrained import load_encoder
 
-%%STYLE%%
+# <<STYLE>>
 notebook_start = time.perf_counter()
 
 # %% [markdown]
@@ -149,6 +149,7 @@ for row, (name, _, grid), sim in zip(axes, rows, sims):
 fig.colorbar(image, ax=axes, shrink=0.6, label="cosine similarity")
 fig.suptitle("similarity of one patch's position (red +) with every other patch's")
 plt.show()
+
 
 # %% [markdown]
 # Two remarks on other code you may read:
@@ -415,6 +416,7 @@ best_sgd = max(runs[key]["accuracy"] for key in compared if key[0] == "SGD")
 best_adamw = max(runs[key]["accuracy"] for key in compared if key[0] == "AdamW")
 assert best_adamw > best_sgd + 0.2
 
+
 # %% [markdown]
 # What happened: SGD's loss hardly moves from chance level (1.39 for 4 classes) at any learning rate and,
 # at lr 0.03 and 0.1, its attention logits never leave about 0.1, so its attention stays uniform; its best
@@ -472,6 +474,7 @@ sgd_spread = max(sgd_step.values()) / min(sgd_step.values())
 adamw_spread = max(adamw_step.values()) / min(adamw_step.values())
 print(f"ratio of the largest to the smallest relative step: SGD {sgd_spread:,.0f}x, AdamW {adamw_spread:.0f}x")
 assert sgd_spread > 10 * adamw_spread
+
 
 # %% [markdown]
 # SGD is not useless for ViTs: the ViT paper *fine-tuned* its pretrained models with SGD and momentum,
