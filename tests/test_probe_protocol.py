@@ -189,3 +189,32 @@ def test_supervised_ceiling_learns_an_easy_image_folder(tmp_path):
     assert supervised_main(args + [a for s in sets for a in ("--set", s)]) == 0
     result = json.loads(out.read_text())
     assert result["heads"]["label"] >= 0.9 and result["probes"]["supervised"]["label"]["linear_probe"] >= 0.9
+
+
+def test_ceiling_attempt_flips_are_exact_samples_of_the_data():
+    # tools/ceiling_attempts.py "flip": a mirrored image with its position label mirrored, other labels kept.
+    import importlib.util
+
+    from minijepa import supervised
+    from minijepa.data import ShapesDataset
+
+    spec = importlib.util.spec_from_file_location("ceiling_attempts", ROOT / "tools" / "ceiling_attempts.py")
+    attempts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(attempts)
+    shapes = ShapesDataset(16, image_size=32, seed=0)
+    plain, flipped = supervised._WholeImages(shapes), attempts._FlippedWholeImages(shapes)
+    seen = set()
+    for index in range(16):
+        (x, y), (fx, fy) = plain[(index, 0, 0)], flipped[(index, 0, 0)]
+        mirrored = not torch.equal(x, fx)
+        seen.add(mirrored)
+        if mirrored:
+            assert torch.equal(fx, x.flip(-1)) and fy["position"] == y["position"] ^ 1
+            # and the mirrored label is what the mirrored pixels say: the largest object changed sides
+            mask = shapes.object_masks(index)[0].flip(-1)  # (S, S) coverage of the largest object, mirrored
+            centre_x = (mask * torch.arange(32.0)).sum() / mask.sum()
+            assert (centre_x > 16) == (fy["position"] % 2 == 1)  # 1, 3: a right quadrant
+        else:
+            assert fy == y
+        assert {t: fy[t] for t in ("shape", "count", "size")} == {t: y[t] for t in ("shape", "count", "size")}
+    assert seen == {True, False}  # about half of the images are flipped

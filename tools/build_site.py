@@ -30,9 +30,13 @@ _LIBRARIES = ("torch", "numpy", "matplotlib", "scikit-image", "einops")
 
 
 def explorer_digest(small: bool) -> str:
-    """SHA-256 of what the explorer pages are a function of (sources, library versions, options)."""
+    """SHA-256 of what the explorer pages are a function of (sources, library versions, options).
+
+    The sources: every minijepa module imported by the page generator and by minijepa.data (its photograph
+    loader, imported only when the pages are drawn).
+    """
     probe = subprocess.run(
-        [sys.executable, "-c", "import sys, minijepa.explorer_pages; print('\\n'.join(sorted("
+        [sys.executable, "-c", "import sys, minijepa.explorer_pages, minijepa.data; print('\\n'.join(sorted("
          "m.__file__ for n, m in sys.modules.items() if n.split('.')[0] == 'minijepa' and getattr(m, '__file__', None))))"],
         check=True, capture_output=True, text=True, cwd=ROOT)
     digest = hashlib.sha256()
