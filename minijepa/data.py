@@ -70,8 +70,8 @@ def denormalize(x: torch.Tensor) -> torch.Tensor:
 # the shape, and "size" means what a viewer sees. Its circumradius R (the smallest circle around its
 # centre holding it, used to place objects apart) is s / sqrt(area of the shape at R = 1).
 _SIZES = (0.25, 0.32, 0.39)  # the largest object: small, medium, large (three sizes, as dSprites has scales)
-_OTHER_SIZE = 0.13  # the 0-3 other objects: one size, so their count is their painted area
-_MAX_OBJECTS = 4  # a scene holds 1.._MAX_OBJECTS objects (uniformly); there are always 4 slots, unused ones absent
+_OTHER_SIZE = 0.17  # the 0-2 other objects: one size, so their count is their painted area
+_MAX_OBJECTS = 3  # a scene holds 1.._MAX_OBJECTS objects (uniformly); there are always 4 slots, unused ones absent
 _SIZE_JITTER = 0.004  # +- on every size: edges fall at different sub-pixel places, labels stay unambiguous
 _TILT = math.radians(10)  # objects stand upright, tilted by at most this: each shape keeps its silhouette
 _GAP = 0.03  # free space between bounding circles, so every object stays a separate blob
@@ -174,7 +174,7 @@ class ShapesDataset(Dataset):
     TASKS = ("shape", "count", "position", "size")
     CLASS_NAMES = {
         "shape": tuple(_SHAPES),
-        "count": ("1", "2", "3", "4"),
+        "count": ("1", "2", "3"),
         "position": ("top-left", "top-right", "bottom-left", "bottom-right"),
         "size": ("small", "medium", "large"),
     }
