@@ -408,10 +408,13 @@ def ceiling_fingerprint(cfg: Config) -> dict:
     """What a supervised ceiling must share with a run to stand beside it: encoder, data, batch, steps."""
     encoder_keys = ("encoder", "image_size", "patch_size", "depth", "embed_dim", "num_heads", "drop_path_rate",
                     "patch_init", "pos_embed", "qk_norm", "parallel_blocks", "qkv_bias", "norm_bias")
+    data = {"dataset": cfg.data.dataset, "root": cfg.data.root, "num_images": cfg.data.num_images,
+            "num_eval_images": cfg.data.num_eval_images, "crop_scale": list(cfg.data.crop_scale)}
+    if cfg.data.dataset == "shapes":
+        data["shapes_version"] = data_lib.ShapesDataset.VERSION  # the embedded images are code: which version
     return {
         "model": {k: getattr(cfg.model, k) for k in encoder_keys},
-        "data": {"dataset": cfg.data.dataset, "root": cfg.data.root, "num_images": cfg.data.num_images,
-                 "num_eval_images": cfg.data.num_eval_images, "crop_scale": list(cfg.data.crop_scale)},
+        "data": data,
         "optim": {"batch_size": cfg.optim.batch_size, "epochs": cfg.optim.epochs, "max_steps": cfg.optim.max_steps},
     }
 

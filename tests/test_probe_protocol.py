@@ -159,6 +159,16 @@ def test_supervised_ceiling_command_and_its_place_in_the_report(tmp_path):
     assert found is not None and str(out) in note
     other, note = find_ceiling(tiny_config("optim.epochs=2"), [out])
     assert other is None and "belong(s) to another" in note
+    # ...nor for a run on another version of the embedded images (same config, other pixels)
+    import minijepa.data as data_lib
+
+    version = data_lib.ShapesDataset.VERSION
+    try:
+        data_lib.ShapesDataset.VERSION = version + 1
+        assert find_ceiling(cfg, [out])[0] is None
+    finally:
+        data_lib.ShapesDataset.VERSION = version
+    assert ceiling["fingerprint"]["data"]["shapes_version"] == version
     report = train_mod.train(cfg, tmp_path / "run", quiet=True)["report"]  # the run folder holds the ceiling
     assert report["ceiling"]["fingerprint"] == ceiling["fingerprint"]
     from minijepa.evaluate import format_summary

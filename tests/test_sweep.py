@@ -46,6 +46,21 @@ def test_sweep_records_every_run_and_resumes(tmp_path, capsys):
     assert sweep.main([str(path), "--out", str(out), "--runs", str(runs)]) == 0
     again = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["name"] for r in again[len(records):]] == ["bad"]
+    # Records made on another version of the embedded images do not count as done (nor share a baseline).
+    import minijepa.data as data_lib
+
+    version = data_lib.ShapesDataset.VERSION
+    try:
+        data_lib.ShapesDataset.VERSION = version + 1
+        assert sweep.main([str(path), "--out", str(out), "--runs", str(runs), "--only", "default"]) == 0
+    finally:
+        data_lib.ShapesDataset.VERSION = version
+    rerun = [json.loads(line) for line in out.read_text().splitlines()][len(again):]
+    assert [r["kind"] for r in rerun] == ["baseline", "run"] and rerun[1]["name"] == "default"
+    assert json.loads(rerun[0]["key"])["data"]["shapes_version"] == version + 1
+    old_key = json.dumps({**json.loads(done["default"]["baseline_key"]), "data": {
+        k: v for k, v in json.loads(done["default"]["baseline_key"])["data"].items() if k != "shapes_version"}})
+    assert sweep.same_data(old_key, done["default"]["baseline_key"])  # keys from before versions: version 1
     # Ranking uses validation accuracy, never the test split.
     a, b = done["default"], done["smooth-l1"]
     for enc in ("target", "context"):

@@ -71,6 +71,17 @@ def baseline_key(cfg) -> str:
     return json.dumps({"model": fingerprint["model"], "data": fingerprint["data"], "seed": cfg.run.seed}, sort_keys=True)
 
 
+def same_data(record_key: str, key: str) -> bool:
+    """Whether a recorded baseline key names the same encoder, data and seed as ``key``.
+
+    Keys recorded before the embedded data set had a version (``shapes_version``) were made on its version 1.
+    """
+    recorded = json.loads(record_key)
+    if recorded["data"].get("dataset") == "shapes":
+        recorded["data"].setdefault("shapes_version", 1)
+    return recorded == json.loads(key)
+
+
 def run_overrides(spec: dict, name: str, extra: list[str] = ()) -> list[str]:
     """The ``--set`` overrides of run ``name``: the sweep's common ones, the run's own, then ``extra``."""
     return list(spec.get("common", [])) + list(spec["runs"][name] or []) + list(extra)
@@ -194,8 +205,13 @@ def main(argv=None) -> int:
     for seed in args.seeds if args.seeds is not None else spec.get("seeds", [0]):
         for name in names:
             overrides = run_overrides(spec, name, args.extra)
+            try:
+                want = baseline_key(load_config(base, overrides + [f"run.seed={seed}"]))
+            except Exception:  # a bad config: run_one records the failure
+                want = None
             done = [r for r in read_records(out) if r["kind"] == "run" and r["name"] == name and r["seed"] == seed
-                    and r["overrides"] == overrides and r["status"] == "ok"]
+                    and r["overrides"] == overrides and r["status"] == "ok"
+                    and want is not None and same_data(r.get("baseline_key", want), want)]  # not other images
             if done:
                 continue
             run_dir = run_root / f"{name}-s{seed}"
