@@ -60,7 +60,9 @@ def test_sweep_records_every_run_and_resumes(tmp_path, capsys):
     assert json.loads(rerun[0]["key"])["data"]["shapes_version"] == version + 1
     old_key = json.dumps({**json.loads(done["default"]["baseline_key"]), "data": {
         k: v for k, v in json.loads(done["default"]["baseline_key"])["data"].items() if k != "shapes_version"}})
-    assert sweep.same_data(old_key, done["default"]["baseline_key"])  # keys from before versions: version 1
+    v1_key = json.dumps({**json.loads(old_key), "data": {**json.loads(old_key)["data"], "shapes_version": 1}})
+    assert sweep.same_data(old_key, v1_key)  # keys from before versions: version 1
+    assert sweep.same_data(old_key, done["default"]["baseline_key"]) == (version == 1)
     # Ranking uses validation accuracy, never the test split.
     a, b = done["default"], done["smooth-l1"]
     for enc in ("target", "context"):
