@@ -228,3 +228,26 @@ def test_ceiling_attempt_flips_are_exact_samples_of_the_data():
             assert fy == y
         assert {t: fy[t] for t in ("shape", "count", "size")} == {t: y[t] for t in ("shape", "count", "size")}
     assert seen == {True, False}  # about half of the images are flipped
+
+
+def test_ceiling_attempt_data_changes_draw_what_they_name_and_are_undone():
+    # "other-size-S+max-count-N" draws other images (version 1 of the data: other-size-0.13+max-count-4),
+    # with as many count classes as the scenes can hold; leaving the attempt restores the shipped data.
+    import importlib.util
+
+    import minijepa.data as data_lib
+    from minijepa.data import ShapesDataset
+
+    spec = importlib.util.spec_from_file_location("ceiling_attempts", ROOT / "tools" / "ceiling_attempts.py")
+    attempts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(attempts)
+    shipped = ShapesDataset(256, image_size=32, seed=0)
+    with attempts._attempt("other-size-0.13+max-count-4") as overrides:
+        assert overrides == [] and ShapesDataset.num_classes("count") == 4
+        other = ShapesDataset(256, image_size=32, seed=0)
+        assert set(other.labels["count"].tolist()) == {0, 1, 2, 3}
+        sizes = other.scenes["size"][:, 1:][other.scenes["present"][:, 1:]]  # the smaller objects' sizes
+        assert (sizes - 0.13).abs().max() <= 0.0041
+    again = ShapesDataset(256, image_size=32, seed=0)
+    assert ShapesDataset.num_classes("count") == data_lib._MAX_OBJECTS  # the shipped data's classes again
+    assert torch.equal(again.images, shipped.images) and not torch.equal(other.images, shipped.images)
