@@ -254,8 +254,8 @@ assert ceiling <= math.sqrt(head_dim)
 # ### An experiment: logits during a high-learning-rate run
 #
 # The data: the course's shapes at 32 px, and a supervised task that a tiny ViT learns in a few hundred
-# steps: `position`, which quadrant the object is in, on the images that hold a single object (about 2000
-# of 8192 training images; 4 classes, chance 25 %). The model: the ViT
+# steps: `position`, which quadrant the object is in, on the images that hold a single object (about a
+# third of the 8192 training images; 4 classes, chance 25 %). The model: the ViT
 # above, its tokens averaged, and a linear classifier. AdamW at a learning rate of 3e-3 (3 x I-JEPA's peak)
 # and 1e-2, with no warm-up, 150 steps of 32 images, with and without qk-norm. Every 10 steps we record the
 # largest attention logit of each layer on 32 held-out images (`attention_logits_max`). About 10 s per run.
@@ -264,7 +264,7 @@ assert ceiling <= math.sqrt(head_dim)
 TASK = "position"
 train_set = ShapesDataset(num_images=8192, image_size=IMG, seed=0, task=TASK)
 test_set = ShapesDataset(num_images=2048, image_size=IMG, seed=0, split="test", task=TASK)
-single = [d.labels["count"] == 0 for d in (train_set, test_set)]  # images with one object: about a quarter
+single = [d.labels["count"] == 0 for d in (train_set, test_set)]  # images with one object: about a third
 train_x, train_y = normalize(train_set.images[single[0]].float() / 255), train_set.labels[TASK][single[0]]
 test_x, test_y = normalize(test_set.images[single[1]].float() / 255), test_set.labels[TASK][single[1]]
 watch = test_x[:32]  # the images the logits are measured on
