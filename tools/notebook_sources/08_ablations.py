@@ -275,8 +275,8 @@ assert verdicts
 #
 # ## Summary
 #
-# * Multi-block masking: large informative context, several medium target blocks; the alternatives either
-#   hide too much (rasterized, block) or too little structure (random: local interpolation).
+# * The paper's case for multi-block masking: large informative context, several medium target blocks; the
+#   alternatives either hide too much (rasterized, block) or too little structure (random: local interpolation).
 # * Pixel targets make the model spend capacity on details that are unpredictable or irrelevant;
 #   representation targets let the target encoder decide what is worth predicting.
 # * An ablation changes one thing, keeps the budget and the probe fixed, repeats each run with several seeds
@@ -291,7 +291,7 @@ assert verdicts
 # 1. Why does random masking with 60 % targets give the predictor an *easier* task than multi-block with
 #    about 40 % targets?
 # 2. Rasterized and multi-block both have a context ratio of about 0.25 in the paper. What differs?
-# 3. The short runs above differ by 3 points on 256 test images. Is that a result?
+# 3. Suppose two of the short runs above differed by 3 points on 256 test images. Is that a result?
 # 4. Why might pixel targets do *relatively* better on a synthetic dataset of flat-coloured shapes than on
 #    ImageNet?
 #
