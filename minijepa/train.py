@@ -272,6 +272,7 @@ def write_checkpoint(path: Path, ijepa: IJEPA, optimizer, step: int, steps_per_e
             "batch_in_epoch": step % steps_per_epoch,  # the data order position (see minijepa.batches)
             "rng": states,
             "config": config_to_dict(cfg),
+            "data_version": data_lib.ShapesDataset.VERSION if cfg.data.dataset == "shapes" else None,
             "world_size": env.world_size,
             "grad_scaler": None,  # bf16 needs no loss scaling; kept for the record
         })
@@ -279,8 +280,24 @@ def write_checkpoint(path: Path, ijepa: IJEPA, optimizer, step: int, steps_per_e
         dist.barrier()
 
 
+def trained_data_version(state: dict) -> int | None:
+    """The version of the embedded images a checkpoint was trained on (None: a data set read from disk).
+
+    The embedded images are code (``ShapesDataset.VERSION``), so a new version of the course can draw other
+    images for the same config; checkpoints from before versions were written on version 1.
+    """
+    if state["config"].get("data", {}).get("dataset") != "shapes":
+        return None
+    return state.get("data_version", 1)
+
+
 def load_checkpoint(path: Path, ijepa: IJEPA, optimizer, cfg: Config) -> dict:
     state = read_checkpoint(path)
+    version = trained_data_version(state)
+    if cfg.data.dataset == "shapes" and version is not None and version != data_lib.ShapesDataset.VERSION:
+        raise UserError(f"checkpoint {path} was trained on version {version} of the embedded images and this "
+                        f"code draws version {data_lib.ShapesDataset.VERSION}: resuming would mix the two; "
+                        f"start over with --no-resume, or give another --out")
     saved_model = state["config"]["model"]
     if saved_model != config_to_dict(cfg)["model"]:
         diff = {k: (v, config_to_dict(cfg)["model"].get(k)) for k, v in saved_model.items() if config_to_dict(cfg)["model"].get(k) != v}

@@ -4,6 +4,7 @@ import json
 import sys
 from pathlib import Path
 
+import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,6 +59,11 @@ def test_sweep_records_every_run_and_resumes(tmp_path, capsys):
     rerun = [json.loads(line) for line in out.read_text().splitlines()][len(again):]
     assert [r["kind"] for r in rerun] == ["baseline", "run"] and rerun[1]["name"] == "default"
     assert json.loads(rerun[0]["key"])["data"]["shapes_version"] == version + 1
+    # ...and the run folder trained on the other images is set aside, not resumed: the rerun trained anew.
+    aside = runs / f"default-s0.data_v{version}"
+    assert (aside / "checkpoint.pt").exists()
+    fresh = torch.load(runs / "default-s0" / "checkpoint.pt", map_location="cpu", weights_only=False)
+    assert fresh["data_version"] == version + 1 and fresh["step"] == 8
     old_key = json.dumps({**json.loads(done["default"]["baseline_key"]), "data": {
         k: v for k, v in json.loads(done["default"]["baseline_key"])["data"].items() if k != "shapes_version"}})
     v1_key = json.dumps({**json.loads(old_key), "data": {**json.loads(old_key)["data"], "shapes_version": 1}})

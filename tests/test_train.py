@@ -13,6 +13,7 @@ import torch
 
 from minijepa import train as train_mod
 from minijepa.config import config_from_dict
+from minijepa.errors import UserError
 from minijepa.masks import MaskBatch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,6 +169,32 @@ def test_nonfinite_loss_in_a_run_keeps_last_good_checkpoint(tmp_path, monkeypatc
     state = torch.load(tmp_path / "checkpoint.pt", map_location="cpu", weights_only=False)
     assert state["step"] == 4
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_resume_refuses_a_checkpoint_trained_on_other_embedded_images(tmp_path, monkeypatch):
+    # The embedded images are code: after a new data version the same config draws other images, and
+    # resuming an old checkpoint would mix the two (and report an encoder trained on the old ones).
+    import minijepa.data as data_lib
+
+    cfg = tiny_config("optim.max_steps=2", "run.evaluate=false")
+    train_mod.train(cfg, tmp_path, quiet=True)
+    path = tmp_path / "checkpoint.pt"
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    assert state["data_version"] == data_lib.ShapesDataset.VERSION
+    monkeypatch.setattr(data_lib.ShapesDataset, "VERSION", state["data_version"] + 1)
+    with pytest.raises(UserError, match=f"version {state['data_version']} of the embedded images .* draws version "
+                                        f"{state['data_version'] + 1}.*--no-resume"):
+        train_mod.train(cfg, tmp_path, quiet=True)
+    train_mod.train(cfg, tmp_path, resume=False, quiet=True)  # starting over is allowed
+    # A checkpoint from before data versions was trained on version 1.
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    del state["data_version"]
+    torch.save(state, path)
+    monkeypatch.setattr(data_lib.ShapesDataset, "VERSION", 1)
+    train_mod.train(cfg, tmp_path, quiet=True)  # resumes (nothing left to do)
+    monkeypatch.setattr(data_lib.ShapesDataset, "VERSION", 2)
+    with pytest.raises(UserError, match="version 1 of the embedded images"):
+        train_mod.train(cfg, tmp_path, quiet=True)
 
 
 def test_clear_errors(tmp_path):

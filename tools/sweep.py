@@ -44,11 +44,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from minijepa.build import build_encoder, build_mask_sampler, load_trained_model  # noqa: E402
+from minijepa.build import build_encoder, build_mask_sampler, load_trained_model, read_checkpoint  # noqa: E402
 from minijepa.config import config_to_dict, load_config  # noqa: E402
 from minijepa.evaluate import ceiling_fingerprint, chance_levels, evaluate_encoders, probe_sets  # noqa: E402
 from minijepa.report import context_use, read_metrics  # noqa: E402
-from minijepa.train import NonFiniteLossError, train  # noqa: E402
+from minijepa.data import ShapesDataset  # noqa: E402
+from minijepa.train import CHECKPOINT, NonFiniteLossError, train, trained_data_version  # noqa: E402
 
 
 def plain_scores(results: dict) -> dict:
@@ -93,6 +94,25 @@ def _commit() -> str | None:
                               check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
+
+
+def set_aside_if_stale(run_dir: Path) -> Path | None:
+    """A run folder whose checkpoint was trained on another version of the embedded images is renamed
+    (``<run>.data_v<N>``, kept, never resumed), so the run starts over on the current images."""
+    path = run_dir / CHECKPOINT
+    if not path.exists():
+        return None
+    version = trained_data_version(read_checkpoint(path))
+    if version is None or version == ShapesDataset.VERSION:
+        return None
+    aside = run_dir.with_name(f"{run_dir.name}.data_v{version}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = run_dir.with_name(f"{run_dir.name}.data_v{version}.{n}")
+    run_dir.rename(aside)
+    print(f"{run_dir} was trained on version {version} of the embedded images: moved to {aside.name}", flush=True)
+    return aside
 
 
 def run_one(name: str, seed: int, overrides: list[str], base: Path, run_dir: Path) -> dict:
@@ -215,6 +235,7 @@ def main(argv=None) -> int:
             if done:
                 continue
             run_dir = run_root / f"{name}-s{seed}"
+            set_aside_if_stale(run_dir)
             record = run_one(name, seed, overrides, base, run_dir)
             record["sweep"] = spec_path.stem
             if record["status"] == "ok":
