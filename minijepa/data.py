@@ -164,7 +164,7 @@ class ShapesDataset(Dataset):
     largest object's three sizes changed the painted area more than one small object did);
     ``tools/ceiling_attempts.py`` recorded what lifts it on validation images
     (``assets/cpu_default/ceiling_attempts.jsonl``): flips, larger other objects alone, at most three objects
-    alone or a higher learning rate do not (72-76 %); other objects of size 0.17 *and* at most three objects
+    alone or a higher learning rate do not (60-76 %); other objects of size 0.17 *and* at most three objects
     per scene do (83 % on count, the other labels at 91-99 %): version 2, this one.
 
     Memory: all images are drawn at construction and kept as uint8, N * 3 * S * S bytes

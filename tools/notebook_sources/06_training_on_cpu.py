@@ -290,7 +290,7 @@ assert shares["trunc_normal"] > 0.5 > shares["xavier"]
 #
 # The loop above is what `python -m minijepa.train` runs, plus logging, checkpoints and data parallelism
 # (notebook 09). The course's default run trains a ViT-Tiny of depth 6 for 512 steps of 64 images and then
-# writes a report of frozen-feature probes (notebook 07 reads it):
+# writes a report of frozen-feature probes (notebook 07 reads it, or the long run's if that one is better on validation):
 #
 # ```bash
 # make train      # = python -m minijepa.train --config configs/cpu_default.yaml --out runs/cpu_default

@@ -82,12 +82,12 @@ print(f"this notebook reads the {chosen} ({ASSETS.relative_to(ROOT)}), the bette
 
 # %% [markdown]
 # Two runs ship with the course: the default (`configs/cpu_default.yaml`, 512 steps, about 9 minutes on two
-# cores) and the long run (`configs/cpu_long.yaml`: the same recipe for 3072 steps on 8192 images, about 45
+# cores) and the long run (`configs/cpu_long.yaml`: the same recipe for 3072 steps on 8192 images, about 42
 # minutes; its own report is `assets/cpu_long/report.png`). On the probe's *validation* split (410 images)
 # the long run's better encoder (the context encoder) reads shape at 69.5 % against 57.8 % for the default
 # run's, so by the course's rule (choose on validation, never on the test split) this notebook reads the
 # long run. On the test split, too, six times the steps bought 11 points on shape (67.5 against 56.2 % for
-# the context encoder), 5-8 on count, and 10-20 points of k-NN; position went the other way (60-64 against
+# the context encoder), 4-8 on count, and 11-21 points of k-NN; position went the other way (60-64 against
 # 68-70 %). The default run's table is in the README and in `assets/cpu_default/report.png`.
 
 # %%
@@ -222,9 +222,9 @@ assert position["|pixels - median colour|"][0] > position["8x8 pixels"][0] + 0.2
 #
 # ### Did the features improve during training?
 #
-# Every 128 steps the run probed both encoders on a small fit / validation pair of *training* images (512 /
-# 256, last layer; about 5 seconds a probe); step 0 is the random initialisation, and the dashed line the
-# raw pixels on the same images.
+# Every `run.probe_every` steps (128 in the default run, 384 in the long run read here) the run probed both
+# encoders on a small fit / validation pair of *training* images (512 / 256, last layer; 5-8 seconds a
+# probe); step 0 is the random initialisation, and the dashed line the raw pixels on the same images.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3))
@@ -245,7 +245,7 @@ for name, curve in report["probe_curves"].items():
 # %% [markdown]
 # The curves are noisy (256 validation images, last layer only: a point is about +-3 %, and they sit well
 # below the final probe, which uses 2048 images and picks the last 4 layers here). Both rise from the
-# random-init level on shape (27 %) to 40-44 % within the first 384 steps, when the variance/covariance term
+# random-init level on shape (27 %) to 39-44 % within the first 384 steps, when the variance/covariance term
 # spreads the features out, then climb slowly and unevenly: the context encoder peaks at 51.2 % at step 1536
 # and ends at 48.4 %, the target encoder, the moving average, peaks at 46.9 % at step 2688 and ends at
 # 44.9 %. On position both fall from the random-init level (66 %) to 43-52 %, the trade seen in the table.
@@ -402,7 +402,7 @@ plt.show()
 #   37 points above it on shape (67.5 %), about 60 % of the way to what supervision reaches in 512 steps
 #   (91 %). Position is less readable by a linear probe than from a random ViT, and more so the longer the
 #   run trains.
-# * Linear probe and k-NN measure different things; on pixels the gap between them (42 vs 95 % on position)
+# * Linear probe and k-NN measure different things; on pixels the gap between them (42 vs 94 % on position)
 #   is explained by one non-linearity, not by a faulty probe.
 # * PCA colours, attention maps, attention distances and nearest neighbours show what the features react
 #   to; here, objects as regions and the background's colour and texture, with attention still close to
