@@ -43,6 +43,19 @@ def test_sweep_records_every_run_and_resumes(tmp_path, capsys):
     assert done["default"]["baseline_key"] == baselines[0]["key"]
     table = capsys.readouterr().out
     assert "FAILED" in table and "default" in table and "smooth-l1" in table
+    # The README's Markdown table: one row per run of the sweep file, in its order, then the baselines.
+    assert sweep.main([str(path), "--out", str(out), "--runs", str(runs), "--table", "--markdown"]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert rows[0].startswith("| run | seeds | shape, validation | shape, test | count | position | size |")
+    order = list(yaml.safe_load(path.read_text())["runs"])  # the file's order (here: bad, default, smooth-l1)
+    row = {name: rows[2 + order.index(name)] for name in order}
+    assert row["default"].startswith("| none") and row["smooth-l1"].startswith("| `model.loss=smooth_l1`")
+    assert " | 1 | " in row["default"] and " | 1 | " in row["smooth-l1"]
+    assert "| 0 | failed: UserError: model.loss='l3'" in row["bad"]
+    assert rows[5].startswith("| random init (same probe) |") and rows[6].startswith("| pixels (same probe) |")
+    assert all(row.count("|") == rows[0].count("|") for row in rows)
+    test_shape = 100 * done["default"]["probes"][sweep.best_encoder(done["default"], "shape")]["shape"]["linear_probe"]
+    assert row["default"].split(" | ")[3] == f"{test_shape:.1f}"
     # A second call trains nothing that already succeeded; only the failed run is tried again.
     assert sweep.main([str(path), "--out", str(out), "--runs", str(runs)]) == 0
     again = [json.loads(line) for line in out.read_text().splitlines()]

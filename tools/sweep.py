@@ -13,6 +13,7 @@ budget), the seeds, and the runs, each a name and its ``--set`` overrides::
     python tools/sweep.py tools/sweeps/levers.yaml               # every run not yet recorded
     python tools/sweep.py tools/sweeps/levers.yaml --only default ema-0.99 --seeds 0 1
     python tools/sweep.py tools/sweeps/levers.yaml --table       # the table, ranked on validation accuracy
+    python tools/sweep.py tools/sweeps/levers.yaml --table --markdown --out assets/sweeps/levers_data_v1.jsonl
     python tools/sweep.py tools/sweeps/levers.yaml --set optim.epochs=8 --out assets/sweeps/levers-8.jsonl
 
 Each run trains with the pretraining script's own loop (``minijepa.train.train``), then both encoders are
@@ -196,12 +197,53 @@ def table(records: list[dict], task: str = "shape") -> str:
     return "\n".join([header] + [row for _, row in rows])
 
 
+def markdown_table(records: list[dict], runs: dict, task: str = "shape") -> str:
+    """The README's table: one row per run of the sweep file, in its order, its overrides as the label.
+
+    Columns: seeds, validation and test accuracy on ``task`` of the encoder better on ``task``'s validation
+    split (marked *target* when that is the target encoder), the other labels' test accuracy, the context
+    check and the effective rank at the first / last logged step; ± is half the range over seeds. The
+    random-init and pixel rows come from the baseline the first successful run was compared with.
+    """
+    def cell(xs):
+        return f"{statistics.fmean(xs):.1f}" + (f" ± {(max(xs) - min(xs)) / 2:.1f}" if len(xs) > 1 else "")
+
+    ok = [r for r in records if r["kind"] == "run" and r["status"] == "ok"]
+    others = [t for t in (ok[0]["probes"]["context"] if ok else {}) if not t.startswith("_") and t != task]
+    lines = [f"| run | seeds | {task}, validation | {task}, test | " + " | ".join(others)
+             + " | context use | effective rank |", "|---" * (6 + len(others)) + "|"]
+    for name, overrides in runs.items():
+        group = [r for r in ok if r["name"] == name]
+        label = ", ".join(f"`{o}`" for o in overrides) or "none"
+        if not group:
+            failed = [r for r in records if r["kind"] == "run" and r["name"] == name]
+            what = f"failed: {failed[-1].get('error', '?')[:60]}" if failed else "not run"
+            lines.append(f"| {label} | 0 | {what}{' |' * (4 + len(others))}")
+            continue
+        enc = [best_encoder(r, task) for r in group]
+        if set(enc) == {"target"}:
+            label += " (*target*)"
+        scores = [cell([100 * r["probes"][e][t]["linear_probe"] for r, e in zip(group, enc)]) for t in others]
+        lines.append(f"| {label} | {len(group)} | {cell([100 * r['probes'][e][task]['val_accuracy'] for r, e in zip(group, enc)])} | "
+                     f"{cell([100 * r['probes'][e][task]['linear_probe'] for r, e in zip(group, enc)])} | " + " | ".join(scores)
+                     + f" | x{statistics.fmean(r['context_use'] for r in group):.2f} | "
+                     f"{statistics.fmean(r['rank_start'] for r in group):.0f} -> {statistics.fmean(r['rank_end'] for r in group):.0f} |")
+    base = {r["key"]: r for r in records if r["kind"] == "baseline"}
+    if ok and ok[0]["baseline_key"] in base:
+        for source, probes in base[ok[0]["baseline_key"]]["probes"].items():
+            lines.append(f"| {source} (same probe) | | {100 * probes[task]['val_accuracy']:.1f} | "
+                         f"{100 * probes[task]['linear_probe']:.1f} | "
+                         + " | ".join(f"{100 * probes[t]['linear_probe']:.1f}" for t in others) + " | | |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep", help="sweep YAML (tools/sweeps/*.yaml)")
     parser.add_argument("--only", nargs="*", default=None, help="run names to run (default: all)")
     parser.add_argument("--seeds", nargs="*", type=int, default=None, help="seeds (default: the sweep's)")
     parser.add_argument("--table", action="store_true", help="print the table of recorded runs and stop")
+    parser.add_argument("--markdown", action="store_true", help="with --table: the README's Markdown table")
     parser.add_argument("--task", default="shape", help="label the table ranks on (default: shape)")
     parser.add_argument("--out", default=None, help="results file (default assets/sweeps/<sweep name>.jsonl)")
     parser.add_argument("--runs", default=None, help="run folders (default runs/sweeps/<sweep name>/)")
@@ -214,7 +256,8 @@ def main(argv=None) -> int:
     out = Path(args.out or ROOT / "assets" / "sweeps" / f"{spec_path.stem}.jsonl")
     run_root = Path(args.runs or ROOT / "runs" / "sweeps" / spec_path.stem)
     if args.table:
-        print(table(read_records(out), args.task))
+        records = read_records(out)
+        print(markdown_table(records, runs, args.task) if args.markdown else table(records, args.task))
         return 0
     names = args.only or list(runs)
     unknown = [n for n in names if n not in runs]
