@@ -136,6 +136,12 @@ class _Uniforms:
         return out
 
 
+def data_version(dataset: str) -> int | None:
+    """Which version of its images a data set name draws: the embedded data's ``ShapesDataset.VERSION`` (its
+    images are code and change with it); None for data read from disk."""
+    return ShapesDataset.VERSION if dataset == "shapes" else None
+
+
 class ShapesDataset(Dataset):
     """1-3 coloured shapes of one kind on a smooth textured background, drawn in code: the course's default data set.
 

@@ -411,7 +411,7 @@ def ceiling_fingerprint(cfg: Config) -> dict:
     data = {"dataset": cfg.data.dataset, "root": cfg.data.root, "num_images": cfg.data.num_images,
             "num_eval_images": cfg.data.num_eval_images, "crop_scale": list(cfg.data.crop_scale)}
     if cfg.data.dataset == "shapes":
-        data["shapes_version"] = data_lib.ShapesDataset.VERSION  # the embedded images are code: which version
+        data["shapes_version"] = data_lib.data_version(cfg.data.dataset)  # the embedded images are code
     return {
         "model": {k: getattr(cfg.model, k) for k in encoder_keys},
         "data": data,

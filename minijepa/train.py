@@ -272,7 +272,7 @@ def write_checkpoint(path: Path, ijepa: IJEPA, optimizer, step: int, steps_per_e
             "batch_in_epoch": step % steps_per_epoch,  # the data order position (see minijepa.batches)
             "rng": states,
             "config": config_to_dict(cfg),
-            "data_version": data_lib.ShapesDataset.VERSION if cfg.data.dataset == "shapes" else None,
+            "data_version": data_lib.data_version(cfg.data.dataset),
             "world_size": env.world_size,
             "grad_scaler": None,  # bf16 needs no loss scaling; kept for the record
         })
