@@ -19,10 +19,12 @@ How a submission is run (the student's code is never imported into this process)
   (RLIMIT_FSIZE) and a wall-clock limit per exercise; HOME, TMPDIR and the working directory are inside
   the temporary folder; exercises are run one after the other and a run that dies, hangs or cheats is
   restarted for the exercises it had not reached, so one exercise never costs the others;
-* inside it the harness (tests/grading/harness.py) loads the files with a guarded ``__import__`` (no
-  import of the reference), watches calls into the reference and caps printing while student code runs,
-  checks after each exercise that the reference, pytest, torch's comparison functions and the test files
-  are unchanged, and reports each test's outcome over a pipe, signed with a key only the harness received;
+* inside it the tests never run student code: each exercise runs in a worker process of its own
+  (tests/grading/worker.py) that loads the file with a guarded ``__import__`` (no import of the
+  reference), watches calls into the reference, caps printing, and returns only plain data (numbers,
+  strings, tensors: tests/grading/wire.py); the tests compare that with the reference in their own
+  process, check the files around the submission and the worker's own integrity check after each
+  exercise, and report each test's outcome over a pipe, signed with a key only the test process holds;
 * the points come from the grader's own collection of the pristine tests, not from the submission.
 
 See docs/exercises.md for the instructor's and the student's workflow, and for what this does and does not

@@ -14,6 +14,7 @@ The graded tests themselves (tests/grading/) also run in a plain ``pytest tests`
 from __future__ import annotations
 
 import ast
+import copy
 import csv
 import fcntl
 import functools
@@ -22,6 +23,7 @@ import importlib.util
 import inspect
 import io
 import json
+import math
 import os
 import shutil
 import signal
@@ -425,6 +427,123 @@ def test_harness_refuses_a_file_changed_after_submission(tmp_path, monkeypatch):
     assert failure.value.category == "sandbox"
 
 
+def test_wire_carries_plain_data_only():
+    from grading import wire
+
+    value = {"t": torch.arange(6, dtype=torch.float32).reshape(2, 3), "b": torch.ones(2, dtype=torch.bfloat16),
+             "z": torch.tensor(7), "e": torch.zeros(0, 4, dtype=torch.int64), "x": [1, 2.5, float("nan"), None, True],
+             "p": (np.float64(0.25), "s", torch.float16, torch.Size([2, 3]))}  # fmt: skip
+    back = wire.decode(wire.encode(value))
+    for key in ("t", "b", "z", "e"):
+        assert type(back[key]) is torch.Tensor and back[key].dtype == value[key].dtype
+        assert torch.equal(back[key], value[key])
+    assert back["x"][:2] == [1, 2.5] and math.isnan(back["x"][2]) and back["x"][3:] == [None, True]
+    assert back["p"] == (0.25, "s", torch.float16, torch.Size([2, 3])) and type(back["p"][0]) is float
+
+    class Sneaky(float):
+        def __float__(self):
+            raise AssertionError("student code ran in the test process")
+
+    class Mine(torch.Tensor):
+        pass
+
+    for odd, name in ((Sneaky(1.0), "Sneaky"), (torch.zeros(2).as_subclass(Mine), "Mine"), (object(), "object"),
+                      ([Sneaky(2.0)], "Sneaky"), ({1: 2}, "dict")):  # fmt: skip
+        got = wire.decode(wire.encode(odd))
+        got = got[0] if isinstance(got, list) else got
+        assert isinstance(got, wire.Opaque) and type(got).__name__ == name, (odd, got)
+    with pytest.raises(Exception):
+        wire.decode(b"\x05\x00\x00\x00\x00\x00\x00\x00cos\nsystem\n")  # bytes of a pickle: not read as one
+
+
+WORKER_FILE = """
+import torch
+
+
+def spy(x):
+    # every local name of every frame above this one, as a cheat that walks the stack would see them
+    try:
+        raise RuntimeError
+    except RuntimeError as error:
+        frame = getattr(error.__traceback__, "tb_" + "frame")
+    names = []
+    while frame is not None:
+        names += list(getattr(frame, "f_" + "locals"))
+        frame = getattr(frame, "f_" + "back")
+    return getattr(getattr(torch, "o" + "s"), "getpid")(), names, x * 2
+
+
+def in_place(t, net, g):
+    t.mul_(2)
+    with torch.no_grad():
+        net.weight.add_(1)
+    net.bias = torch.nn.Parameter(torch.zeros(2))
+    return torch.randn(3, generator=g), torch.randn(1)
+
+
+def square(x, net):
+    return (net(x) ** 2).sum(), x.shape[0]
+
+
+class BadShape(ValueError):
+    pass
+
+
+def fails(x):
+    raise BadShape("x has the wrong shape")
+
+
+def ends():
+    getattr(getattr(torch, "o" + "s"), "_ex" + "it")(3)
+"""
+
+
+def test_student_functions_run_in_a_worker_and_act_as_if_local(tmp_path, monkeypatch):
+    """The student's function runs in another process that holds none of the test's frames, and its effects
+    come back: in-place updates, replaced parameters, random states, gradients, errors, deaths."""
+    from grading import harness
+
+    monkeypatch.setenv("MINIJEPA_SUBMISSION", str(tmp_path))
+    (tmp_path / "ema.py").write_text(WORKER_FILE)
+    try:
+        secret_expected_value = 0.123  # noqa: F841 - what a stack-walking cheat would look for
+        pid, names, doubled = harness.remote("ema", "spy")(torch.ones(2))
+        assert pid != os.getpid() and "secret_expected_value" not in names and "monkeypatch" not in names
+        assert torch.equal(doubled, torch.full((2,), 2.0))
+
+        t, net, g = torch.ones(2), torch.nn.Linear(3, 2), torch.Generator().manual_seed(5)
+        weight, bias, storage = net.weight, net.bias, t.data_ptr()
+        expected_weight = net.weight.detach() + 1
+        torch.manual_seed(11)
+        drawn, global_draw = harness.remote("ema", "in_place")(t, net, g)
+        assert torch.equal(t, torch.full((2,), 2.0)) and t.data_ptr() == storage  # updated in place, here too
+        assert net.weight is weight and torch.equal(net.weight.detach(), expected_weight)
+        assert net.bias is not bias and torch.equal(net.bias.detach(), torch.zeros(2))  # replaced, here too
+        assert torch.equal(drawn, torch.randn(3, generator=torch.Generator().manual_seed(5)))
+        assert torch.equal(torch.randn(3, generator=g), torch.randn(6, generator=torch.Generator().manual_seed(5))[3:])
+        torch.manual_seed(11)
+        assert torch.equal(global_draw, torch.randn(1))  # the global random state travels both ways
+
+        x, net = torch.randn(4, 3, requires_grad=True), torch.nn.Linear(3, 2)
+        loss, n = harness.remote("ema", "square")(x, net)
+        assert n == 4 and loss.requires_grad
+        (loss * 2).backward()  # through the worker: its gradients land on this process's tensors
+        x2, net2 = x.detach().clone().requires_grad_(True), copy.deepcopy(net)
+        net2.zero_grad(set_to_none=True)
+        ((net2(x2) ** 2).sum() * 2).backward()
+        assert torch.allclose(x.grad, x2.grad) and torch.allclose(net.weight.grad, net2.weight.grad)
+
+        with pytest.raises(ValueError, match="wrong shape"):  # a built-in base class of the student's error
+            harness.remote("ema", "fails")(1)
+        ends = harness.remote("ema", "ends")
+        for _ in range(2):  # the exercise's later calls fail the same way
+            with pytest.raises(harness.GradingFailure) as failure:
+                ends()
+            assert failure.value.category == "exit" and "exit status 3" in str(failure.value)
+    finally:
+        harness.finish_all()
+
+
 def test_grader_reruns_a_run_whose_sandbox_was_changed_from_outside(tmp_path, monkeypatch):
     info = grade.ExerciseInfo("a", "patches", [grade.TestInfo("t_a0", "a", "patches", 1, "d")])
     catalog = grade.Catalog([info])
@@ -627,7 +746,7 @@ ADVERSARIAL = {
     "os_exit": ({"ema_update"}, "ended the test process"),
     "huge_allocation": ({"predictor_forward"}, "ran out of memory"),
     "print_flood": ({"attention_weights"}, "printed more than"),
-    "monkeypatch_pytest": ({"warmup_cosine"}, "_pytest.runner.call_and_report"),
+    "monkeypatch_pytest": ({"warmup_cosine"}, "_pytest.runner"),  # no pytest in the worker: its import fails
     "monkeypatch_reference": ({"ijepa_loss"}, "minijepa.losses.ijepa_loss"),
     "writes_outside": ({"ijepa_loss"}, "outside.txt"),
     "imports_reference": ({"patchify", "unpatchify", "sincos_2d"}, "imports the reference implementation"),
@@ -635,7 +754,11 @@ ADVERSARIAL = {
     "calls_reference": ({"patchify", "unpatchify"}, "minijepa/patches.py"),
     "settrace_exit": ({"attention_weights", "attention", "block_forward"}, "sys.gettrace()"),
     "grad_disabled": ({"ema_update", "momentum_schedule"}, "torch.is_grad_enabled()"),
+    "forged_report": ({"linear_probe"}, "ended the test process"),  # its signed "passed" records go nowhere
 }
+
+# Cheats that find nothing to cheat with in the worker: submission -> {exercise: the points its honest part earns}
+CHEATS = {"frame_walk": {"warmup_cosine": 0}, "patches_the_tests": {"predictor_forward": 2}}
 
 # Composed in _grade_class: the fixture's file appended to the solution's, plus these correct files beside it.
 COMPOSED = {"settrace_exit": ("attention", ["ema"]), "grad_disabled": ("ema", ["masks", "losses"]),
@@ -679,7 +802,7 @@ def test_grader_leaves_the_tests_alone(graded_class):
 def _grade_class(base: Path) -> None:
     klass = base / "class"
     klass.mkdir()
-    for name in ADVERSARIAL:
+    for name in [*ADVERSARIAL, *CHEATS]:
         if name not in COMPOSED:
             shutil.copytree(FIXTURES / name, klass / name)
     for name, (hostile, innocent) in COMPOSED.items():
@@ -800,6 +923,16 @@ def test_grader_scores_adversarial_submissions_zero_with_a_reason(graded_class, 
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CHEATS))
+def test_grader_gives_cheats_only_what_their_honest_part_earns(graded_class, name):
+    """Reading the test's expected value from its frame, or patching the tests' modules, gains nothing: the
+    student's code runs in a worker that holds no test frame and no test module."""
+    ex = _exercises(_student(graded_class[1], name))
+    for exercise, points in CHEATS[name].items():
+        assert ex[exercise]["points"] == points and ex[exercise]["status"] == "graded", (exercise, ex[exercise])
+
+
+@pytest.mark.slow
 def test_grader_isolates_exercises(graded_class):
     """A submission that kills its test process loses only the exercise that did it."""
     report = graded_class[1]
@@ -851,7 +984,7 @@ def test_grader_scores_unusual_honest_files_and_unreadable_submissions(graded_cl
 def test_grader_writes_table_csv_and_json(graded_class):
     stdout, report, out, _ = graded_class
     names = [s["name"] for s in report["students"]]
-    assert len(names) == len(ADVERSARIAL) + len(set(COMPOSED) - set(ADVERSARIAL)) + 10
+    assert len(names) == len(ADVERSARIAL) + len(CHEATS) + len(set(COMPOSED) - set(ADVERSARIAL)) + 10
     lines = stdout.splitlines()
     header = lines[0].split()
     assert header[0] == "student" and header[-1] == "total" and header[1:-1] == [e["name"] for e in report["exercises"]]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from . import harness
+from . import harness, worker  # noqa: F401 - worker: loaded before any test's snapshot
 
 SEVERE = ("sandbox", "tamper", "reference", "static", "exit", "memory", "output", "import", "missing", "not_implemented")
 
@@ -67,6 +67,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "exercise(module, function, allow=()): the exercise a graded test checks")
     channel = harness.channel()  # under the grader this reads the key now, before any student code runs
     sandbox = os.environ.get("MINIJEPA_SANDBOX")
+    if channel.grader:
+        harness.protect_process()
     if channel.grader and sandbox:
         state.sandbox = Path(sandbox)
         state.files = harness.files_snapshot(state.sandbox)
@@ -97,18 +99,20 @@ def pytest_collection_modifyitems(config, items):
 def pytest_collection_finish(session):
     tests = [state.infos[item.nodeid] for item in session.items if item.nodeid in state.infos]
     harness.report({"event": "collected", "tests": tests})
-    if not session.config.option.collectonly and any(t["module"] == "probe" for t in tests):
-        # The first optimizer of a process imports torch._dynamo (seconds): do it now rather than inside
-        # the first student call, where it would count against the exercise's time limit.
-        import torch
+    if tests and not session.config.option.collectonly:
+        harness.start_workers()
+        if any(t["module"] == "probe" for t in tests):
+            # The probe tests train the reference probe here; the first optimizer of a process imports
+            # torch._dynamo (seconds, and it sets TORCHINDUCTOR_CACHE_DIR): before any test, not inside one.
+            import torch
 
-        torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
+            torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
     if harness.channel().grader:
-        state.baseline = harness.code_snapshot()  # before any student code has run
-        graded = [item for item in session.items if item.nodeid in state.infos]
-        for item, following in zip(graded, graded[1:] + [None]):
-            if following is None or state.infos[following.nodeid]["exercise"] != state.infos[item.nodeid]["exercise"]:
-                state.check_after.add(item.nodeid)
+        state.baseline = harness.code_snapshot()
+    graded = [item for item in session.items if item.nodeid in state.infos]
+    for item, following in zip(graded, graded[1:] + [None]):
+        if following is None or state.infos[following.nodeid]["exercise"] != state.infos[item.nodeid]["exercise"]:
+            state.check_after.add(item.nodeid)  # the exercise's worker is checked and ended after this test
 
 
 @pytest.fixture(autouse=True)
@@ -124,10 +128,11 @@ def _one_thread():
 
 @pytest.fixture
 def fn(request):
-    """The submission's function for the exercise of this test's class (loaded on first use)."""
+    """The submission's function for the exercise of this test's class: it runs in the exercise's own worker
+    process (started, and the file imported there, on the first call), never in this one."""
     marker = request.node.get_closest_marker("exercise")
     module, name = marker.args
-    return harness.student(module, name, allow=tuple(marker.kwargs.get("allow", ())))
+    return harness.remote(module, name, allow=tuple(marker.kwargs.get("allow", ())))
 
 
 def pytest_runtest_logstart(nodeid, location):
@@ -136,7 +141,6 @@ def pytest_runtest_logstart(nodeid, location):
         return
     harness.raised.clear()
     state.phases[nodeid] = []
-    harness.package()  # the harness's own import hook is in place before the snapshot
     state.global_state = harness.global_state()
     harness.report({"event": "start", "id": info["id"], "exercise": info["exercise"], "module": info["module"]})
 
@@ -185,8 +189,10 @@ def pytest_runtest_logfinish(nodeid, location):
         harness._restore(state.global_state, changed)
         passed, category = False, "tamper"
         message = f"objects of this exercise changed the process's global state ({', '.join(changed[:3])}) after the call"
-    if nodeid in state.check_after:  # under the grader, once per exercise: were the reference, pytest... touched?
-        changes = harness.code_changes(state.baseline, harness.code_snapshot())
+    if nodeid in state.check_after:  # once per exercise: were the reference, torch, pytest ... touched?
+        changes = harness.finish(info["exercise"])  # in the exercise's worker, which ends here
+        if state.baseline is not None:  # and, under the grader, in this process (no student code runs here)
+            changes += harness.code_changes(state.baseline, harness.code_snapshot())
         if state.files is not None:
             changes += [f"file {name}" for name in harness.file_changes(state.files, harness.files_snapshot(state.sandbox))]
         if changes:
@@ -198,4 +204,5 @@ def pytest_runtest_logfinish(nodeid, location):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    harness.finish_all()
     harness.report({"event": "finish", "exitstatus": int(exitstatus)})

@@ -1,12 +1,17 @@
 """The grading harness: how the graded tests load a submission, call it, and report what happened.
 
 The submission is the folder named by the environment variable ``MINIJEPA_SUBMISSION`` (default: the
-repository's ``solutions/``, so that a plain ``pytest tests`` checks the reference answers). Its exercise
-files are loaded by path as modules of a private package (so ``exercises`` and ``solutions`` never shadow
-each other, and ``from .masks import gather_tokens`` works between exercise files), lazily, inside the
-first test that needs them: a file that does not import fails its own tests and nothing else.
+repository's ``solutions/``, so that a plain ``pytest tests`` checks the reference answers).
 
-Safety nets, in the order they act:
+Two processes take part. The **test process** (pytest: conftest.py and the test modules) never runs
+student code: the ``fn`` fixture is a :class:`Remote`, whose calls go to a **worker** process of the
+exercise's own (worker.py) and come back as plain data (wire.py); the comparison with the reference
+happens in the test process. In the worker, the exercise files are loaded by path as modules of a private
+package (so ``exercises`` and ``solutions`` never shadow each other, and ``from .masks import
+gather_tokens`` works between exercise files), inside the exercise's first call: a file that does not
+import fails its own tests and nothing else.
+
+Safety nets in the worker, in the order they act:
 
 * static scan (:func:`minijepa.grading.rules.scan_source`): a flagged file or function is not run;
 * the module's ``__builtins__`` have a guarded ``__import__`` (only torch, einops, numpy and a few standard
@@ -14,14 +19,15 @@ Safety nets, in the order they act:
 * every call of a student function runs under a profiler hook that records calls into the reference
   package (``minijepa``) or ``solutions/``, except the ones an exercise allows (the predictor may call
   the reference Transformer blocks it is given); under the grader, with ``sys.stdout``/``sys.stderr``
-  replaced by a sink that fails the call past ``MINIJEPA_OUTPUT_MB``;
-* under the grader, after the last test of each exercise: the functions of the reference, of pytest and
-  pluggy, of the test modules, of ``torch``, ``torch.testing`` and ``torch.Tensor``, and the files next
-  to the submission must be unchanged since before any student code ran; otherwise that test fails as
-  tampering (and the grader scores the exercise zero).
+  replaced by a sink that fails the call past ``MINIJEPA_OUTPUT_MB``; global state it changes is undone
+  and blamed on it;
+* after the last test of each exercise: the functions of the reference, of ``torch``, ``torch.testing``
+  and ``torch.Tensor`` must be unchanged since before the file was loaded; and (in the test process, under
+  the grader) the files next to the submission; otherwise that test fails as tampering (and the grader
+  scores the exercise zero).
 
-Under the grader (``minijepa.grade``) the results go over a pipe whose HMAC key the harness reads from an
-inherited file descriptor before any student code runs; with ``MINIJEPA_GRADING_REPORT=path`` they are
+Under the grader (``minijepa.grade``) the results go over a pipe whose HMAC key the test process reads
+from an inherited file descriptor before any worker exists; with ``MINIJEPA_GRADING_REPORT=path`` they are
 written as JSON lines to ``path`` (used by tests/test_grader.py). Neither changes what the tests check.
 """
 
@@ -40,6 +46,7 @@ import io
 import json
 import math
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -51,6 +58,8 @@ import torch.nn as nn
 
 import minijepa
 from minijepa.grading import rules
+
+from . import wire
 
 HERE = Path(__file__).resolve().parent
 PACKAGE = __name__.rpartition(".")[0]  # "grading" (or "tests.grading" if tests/ becomes a package)
@@ -641,6 +650,323 @@ class Guarded:
 
     def __call__(self, *args, **kwargs):
         return run_student_code(self.name, self.allow, self.function, *args, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The test process's side: student functions in workers
+# ----------------------------------------------------------------------------------------------------------
+
+
+def leaves(values) -> list[torch.Tensor]:
+    """The tensors of a call's arguments that gradients flow back to: tensors that require grad, and the
+    parameters of modules that do (in one order, computed alike in the test process and in the worker)."""
+    found: list[torch.Tensor] = []
+    seen: set[int] = set()
+    for value in values:
+        if type(value) in (torch.Tensor, nn.Parameter):
+            candidates = [value] if value.requires_grad and value.is_leaf else []
+        elif isinstance(value, nn.Module):
+            candidates = [p for p in value.parameters() if p.requires_grad]
+        else:
+            candidates = []
+        for t in candidates:
+            if id(t) not in seen:
+                seen.add(id(t))
+                found.append(t)
+    return found
+
+
+_context: dict = {}
+
+
+def _workers():
+    """The multiprocessing context whose fork server starts the workers (it preloads torch and the worker)."""
+    if "context" not in _context:
+        import multiprocessing
+
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([f"{PACKAGE}.preload"])
+        _context["context"] = context
+    return _context["context"]
+
+
+def start_workers() -> None:
+    """Start the workers' fork server and wait until it has loaded torch (seconds: done before the first
+    test, so that it never counts against an exercise's time limit)."""
+    from . import worker
+
+    if _context.get("ready"):
+        return
+    # The fork server imports its preload with the environment's module path only (not this process's
+    # sys.path): give it the folder this package is imported from, for as long as it takes to start it.
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE.parents[PACKAGE.count(".")]), saved) if p)
+    try:
+        process = _workers().Process(target=worker.ready, daemon=True)
+        process.start()
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+    process.join()
+    if process.exitcode != 0:
+        raise RuntimeError(f"the grading workers' fork server could not load {PACKAGE}.preload")
+    _context["ready"] = True
+
+
+class _AcrossProcesses(torch.autograd.Function):
+    """Joins a worker's result to the test's autograd graph: its backward asks the worker for the gradients
+    of the call's leaves (so ``fn(x).square().sum().backward()`` fills ``x.grad`` as if fn ran here)."""
+
+    @staticmethod
+    def forward(ctx, remote, call, n_outputs, *tensors):
+        ctx.set_materialize_grads(False)
+        ctx.remote, ctx.call, ctx.n_outputs = remote, call, n_outputs
+        ctx.leaves = [(tuple(t.shape), t.dtype) for t in tensors[n_outputs:]]
+        return tuple(t.clone() for t in tensors[:n_outputs])
+
+    @staticmethod
+    def backward(ctx, *grads):
+        received = ctx.remote._backward(ctx.call, list(grads))
+        if len(received) != len(ctx.leaves):
+            raise GradingFailure(f"the backward pass of {ctx.remote.name} sent {len(received)} gradients", "tamper")
+        for g, (shape, dtype) in zip(received, ctx.leaves):
+            if g is not None and (type(g) is not torch.Tensor or tuple(g.shape) != shape or g.dtype != dtype):
+                raise GradingFailure(f"the backward pass of {ctx.remote.name} sent a malformed gradient", "tamper")
+        return (None, None, None, *([None] * ctx.n_outputs), *received)
+
+
+class Remote:
+    """The submission's function ``name`` of ``<module>.py``, run in a worker process of its own
+    (tests/grading/worker.py); calls look like local calls.
+
+    Each call sends the arguments (pickled: the test's own objects) and receives plain data only
+    (:mod:`grading.wire`): the result, the arguments as the call left them, which are written back into the
+    test's objects (in-place updates, replaced tensors, generators' states), and the global random state.
+    When the arguments hold tensors that require grad, the result is joined to the test's autograd graph
+    through :class:`_AcrossProcesses`. Failures come back as GradingFailures with their categories, or as
+    the built-in exception the student's code raised (so ``pytest.raises(ValueError)`` works); a worker that
+    dies fails the call (and every later call of the exercise) with the reason.
+    """
+
+    def __init__(self, module: str, name: str, allow: tuple[str, ...] = ()):
+        self.module, self.name, self.allow = module, name, tuple(allow)
+        self.process = self.conn = None
+        self.failure: tuple[str, str] | None = None
+        self.calls = 0
+
+    # -- the worker ------------------------------------------------------------------------------------
+    def _start(self) -> None:
+        start_workers()
+        context = _workers()
+        self.conn, child = context.Pipe()
+        settings = {"module": self.module, "name": self.name, "allow": list(self.allow), "grader": channel().grader,
+                    "digests": channel().digests, "submission": str(submission_dir())}  # fmt: skip
+        from . import worker  # (imported by conftest.py before any test)
+
+        self.process = context.Process(target=worker.serve, args=(child, settings), daemon=True,
+                                       name=f"grading-worker-{self.name}")  # fmt: skip
+        self.process.start()
+        child.close()
+        report({"event": "import", "module": self.module, "phase": "start"})
+        try:
+            self._request({"op": "load"}, f"{self.module}.py, when imported,", sticky=True)
+        finally:
+            report({"event": "import", "module": self.module, "phase": "end", "ok": self.failure is None})
+
+    def close(self) -> None:
+        if self.process is not None:
+            try:
+                self.conn.close()
+            except OSError:
+                pass
+            self.process.join(timeout=2)
+            if self.process.exitcode is None:
+                self.process.kill()
+                self.process.join(timeout=5)
+            self.process = None
+
+    def _death(self, what: str) -> tuple[str, str]:
+        self.process.join(timeout=5)
+        code = self.process.exitcode
+        if code is None:
+            self.process.kill()
+            self.process.join(timeout=5)
+            return f"{what} stopped answering the test process", "exit"
+        if code == -signal.SIGKILL:
+            return f"{what} was killed (out of memory?)", "memory"
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return f"{what} crashed the test process ({name})", "exit"
+        return f"{what} ended the test process (exit status {code}): sys.exit / os._exit are not allowed in exercises", "exit"
+
+    def _request(self, message: dict, what: str, sticky: bool = False) -> dict:
+        if self.failure is not None:
+            raise GradingFailure(*self.failure)
+        try:
+            self.conn.send_bytes(pickle.dumps(message))
+            data = self.conn.recv_bytes()
+        except (EOFError, OSError):
+            self.failure = self._death(what)
+            raise GradingFailure(*self.failure) from None
+        try:
+            reply = wire.decode(data)
+            if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
+                raise ValueError("not a reply")
+        except Exception:  # noqa: BLE001 - whatever the worker sent, it was not what the worker writes
+            self.failure = (f"{what} sent the test process something that is not a reply", "tamper")
+            self.close()
+            raise GradingFailure(*self.failure) from None
+        if reply["ok"]:
+            return reply
+        text = str(reply.get("message", ""))
+        if "category" in reply:
+            if sticky:
+                self.failure = (text, str(reply["category"]))
+            raise GradingFailure(text, str(reply["category"]))
+        base = getattr(builtins, str(reply.get("exception")), None)
+        if not (isinstance(base, type) and issubclass(base, Exception)):
+            base = Exception
+        if sticky:  # the import raised: every test of the exercise fails the same way
+            self.failure = (f"could not import {self.module}.py: {text}", "import")
+            raise GradingFailure(*self.failure)
+        raise base(text.removeprefix(f"{base.__name__}: "))
+
+    # -- calls -----------------------------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        if self.process is None and self.failure is None:
+            self._start()
+        self.calls += 1
+        values = list(args) + list(kwargs.values())
+        grad = torch.is_grad_enabled()
+        message = {"op": "call", "args": args, "kwargs": kwargs, "rng": torch.get_rng_state(), "grad": grad}
+        reply = self._request(message, self.name)
+        try:
+            after = reply["arguments"]
+            if len(after) != len(values):
+                raise ValueError("arguments")
+            for original, state in zip(values, after):
+                _write_back(original, state)
+            rng = reply["rng"]
+            if type(rng) is not torch.Tensor or rng.dtype != torch.uint8 or rng.shape != torch.get_rng_state().shape:
+                raise ValueError("random state")
+            torch.set_rng_state(rng)
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
+            raise GradingFailure(f"{self.name}: the worker's reply is malformed ({error})", "tamper") from None
+        result = reply.get("result")
+        bridged = [i for i in reply.get("differentiable", []) if isinstance(i, int)]
+        found = wire.tensors_in(result)
+        graph_leaves = leaves(values)
+        if grad and graph_leaves and bridged and all(0 <= i < len(found) for i in bridged):
+            outputs = [found[i].detach() for i in bridged]
+            joined = _AcrossProcesses.apply(self, self.calls, len(outputs), *outputs, *graph_leaves)
+            replaced = list(found)
+            for i, t in zip(bridged, joined):
+                replaced[i] = t
+            result = wire.replace_tensors(result, replaced)
+        return result
+
+    def _backward(self, call: int, grads: list) -> list:
+        if call != self.calls:
+            raise GradingFailure(f"gradients through an earlier call of {self.name} are not available", "failed")
+        reply = self._request({"op": "backward", "grads": [g if g is None else g.detach() for g in grads]}, self.name)
+        received = reply.get("grads")
+        if not isinstance(received, list):
+            raise GradingFailure(f"{self.name}: the worker's reply is malformed", "tamper")
+        return received
+
+    def check(self) -> list[str]:
+        """The worker's own integrity check (functions of the reference, torch ... it has changed), then the
+        worker ends."""
+        try:
+            if self.process is None or self.failure is not None:
+                return []
+            changes = self._request({"op": "check"}, self.name).get("changes", [])
+            return [str(c) for c in changes] if isinstance(changes, list) else ["the worker's check"]
+        except GradingFailure:
+            return []
+        finally:
+            self.close()
+
+
+def _write_back(original, state) -> None:
+    """Apply to the test's argument what the call did to the worker's copy of it."""
+    kind = state["kind"]
+    if kind == "tensor" and type(original) in (torch.Tensor, nn.Parameter):
+        _write_tensor(original, state, lambda new: None)
+    elif kind == "module" and isinstance(original, nn.Module):
+        for name, entry in state["tensors"].items():
+            owner_name, _, attribute = name.rpartition(".")
+            owner = original.get_submodule(owner_name)
+            table = owner._parameters if attribute in owner._parameters else owner._buffers
+            current = table.get(attribute)
+            if entry.get("missing") or current is None:
+                continue
+
+            def replace(new, table=table, attribute=attribute):
+                table[attribute] = new
+
+            _write_tensor(current, entry, replace)
+    elif kind == "generator" and type(original) is torch.Generator:
+        original.set_state(state["state"])
+
+
+def _write_tensor(original: torch.Tensor, entry: dict, replace) -> None:
+    value = entry["value"]
+    if type(value) is not torch.Tensor:
+        raise ValueError("a tensor")
+    if not entry["same"]:  # the call put a new tensor in its place: so does the write-back
+        new = value.clone()
+        if entry["parameter"]:
+            new = nn.Parameter(new, requires_grad=bool(entry["requires_grad"]))
+        elif not entry["leaf"]:
+            new = new.requires_grad_(True) * 1  # part of a graph, as it was in the worker
+        replace(new)
+    elif not entry["same_storage"] or value.shape != original.shape or value.dtype != original.dtype:
+        original.data = value
+    else:
+        with torch.no_grad():
+            original.copy_(value)
+
+
+def protect_process() -> None:
+    """Make this process undumpable (Linux): processes of the same user, the workers included, can then
+    neither read its memory (the result channel's key) nor open its file descriptors through /proc."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+        except (OSError, AttributeError):
+            pass
+
+
+_remotes: dict[tuple[str, str], Remote] = {}
+
+
+def remote(module_name: str, name: str, allow: tuple[str, ...] = ()) -> Remote:
+    """The worker-backed function of an exercise (one worker per exercise, started on the first call)."""
+    key = (module_name, name)
+    if key not in _remotes:
+        _remotes[key] = Remote(module_name, name, allow)
+    return _remotes[key]
+
+
+def finish(name: str) -> list[str]:
+    """End the workers of exercise ``name``; what their integrity checks found."""
+    changes = []
+    for key in [k for k in _remotes if k[1] == name]:
+        changes += _remotes.pop(key).check()
+    return changes
+
+
+def finish_all() -> None:
+    for key in list(_remotes):
+        _remotes.pop(key).close()
 
 
 # ----------------------------------------------------------------------------------------------------------
