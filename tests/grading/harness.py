@@ -684,8 +684,11 @@ def _workers():
     if "context" not in _context:
         import multiprocessing
 
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([f"{PACKAGE}.preload"])
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload([f"{PACKAGE}.preload"])
+        else:  # Windows: each worker is a fresh interpreter (slower: it imports torch itself)
+            context = multiprocessing.get_context("spawn")
         _context["context"] = context
     return _context["context"]
 
@@ -695,7 +698,7 @@ def start_workers() -> None:
     test, so that it never counts against an exercise's time limit)."""
     from . import worker
 
-    if _context.get("ready"):
+    if _context.get("ready") or _workers().get_start_method() != "forkserver":
         return
     # The fork server imports its preload with the environment's module path only (not this process's
     # sys.path): give it the folder this package is imported from, for as long as it takes to start it.
