@@ -91,3 +91,16 @@ def test_sweep_records_every_run_and_resumes(tmp_path, capsys):
     b["probes"]["context"]["shape"].update(val_accuracy=0.2, linear_probe=1.0)
     lines = sweep.table([a, b] + baselines).splitlines()
     assert lines[1].startswith("default") and lines[2].startswith("smooth-l1")
+
+
+def test_readme_levers_table_is_the_shipped_records(capsys):
+    """The README's levers table is what `sweep.py --table --markdown` prints from assets/sweeps/levers.jsonl
+    (only the first row's label is worded for the README), so a rerun of the sweep cannot leave it stale."""
+    path = ROOT / "tools" / "sweeps" / "levers.yaml"
+    assert sweep.main([str(path), "--table", "--markdown"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()[2:]
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("| run: one change from `cpu_paper.yaml`, 256 steps |")
+    shown = readme[start:].split("\n\n", 1)[0].splitlines()[2:]
+    shown = [row for row in shown if not row.startswith("| chance")]
+    assert [row.replace("| none (the paper's recipe) |", "| none |", 1) for row in shown] == printed
