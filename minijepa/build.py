@@ -47,7 +47,8 @@ def build_model(cfg: Config) -> IJEPA:
         drop_path_rate=m.drop_path_rate,
         out_dim=out_dim,
     )
-    return IJEPA(encoder, predictor, loss=m.loss, target=m.target, vc_weight=m.vc_weight)
+    return IJEPA(encoder, predictor, loss=m.loss, target=m.target, vc_weight=m.vc_weight, sigreg_weight=m.sigreg_weight,
+                 sigreg_directions=m.sigreg_directions)  # fmt: skip
 
 
 def build_mask_sampler(cfg: Config, grid: tuple[int, int]):

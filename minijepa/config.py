@@ -72,6 +72,8 @@ class ModelConfig:
     loss: str = "l2"  # l2 (paper) or smooth_l1 (official code)
     target: str = "representation"  # representation (I-JEPA) or pixels (generative baseline)
     vc_weight: float = 0.0  # extension, off in I-JEPA: VICReg variance/covariance on context embeddings (losses.py)
+    sigreg_weight: float = 0.0  # extension, off in I-JEPA: LeJEPA's SIGReg on context embeddings (losses.py)
+    sigreg_directions: int = 64  # random directions SIGReg tests per step
 
 
 @dataclass
@@ -261,6 +263,8 @@ def validate(cfg: Config) -> Config:
            f"must be a multiple of the predictor's {predictor_heads} attention heads (model.predictor_heads="
            f"{m.predictor_heads}; null: the encoder's)")
     _at_least("model.vc_weight", m.vc_weight, 0)
+    _at_least("model.sigreg_weight", m.sigreg_weight, 0)
+    _at_least("model.sigreg_directions", m.sigreg_directions, 1)
 
     patches = (m.image_size // m.patch_size) ** 2
     _at_least("masks.num_targets", k.num_targets, 1)

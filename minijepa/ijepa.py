@@ -22,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .ema import ema_update, make_target_encoder
-from .losses import LOSSES, ijepa_loss, variance_covariance
+from .losses import LOSSES, ijepa_loss, random_directions, sigreg, variance_covariance
 from .masks import MaskBatch, gather_tokens
 from .patches import patchify
 from .predictor import Predictor
@@ -80,10 +80,16 @@ class IJEPA(nn.Module):
         loss: str = "l2",
         target: str = "representation",
         vc_weight: float = 0.0,
+        sigreg_weight: float = 0.0,
+        sigreg_directions: int = 64,
     ):
         super().__init__()
         if not vc_weight >= 0:
             raise ValueError(f"vc_weight={vc_weight} must be >= 0 (0: off, the paper's recipe)")
+        if not sigreg_weight >= 0:
+            raise ValueError(f"sigreg_weight={sigreg_weight} must be >= 0 (0: off, the paper's recipe)")
+        if not sigreg_directions >= 1:
+            raise ValueError(f"sigreg_directions={sigreg_directions} must be >= 1")
         if loss not in LOSSES:
             raise ValueError(f"unknown loss={loss!r}; choose one of {LOSSES}")
         if target not in TARGET_TYPES:
@@ -103,6 +109,12 @@ class IJEPA(nn.Module):
         self.loss_kind = loss
         self.target_kind = target
         self.vc_weight = vc_weight
+        self.sigreg_weight, self.sigreg_directions = sigreg_weight, sigreg_directions
+        if sigreg_weight > 0:
+            # SIGReg draws new directions at every training step; from a generator seeded with this counter,
+            # so that the draws are the same on every process and a resumed run (the counter is in the
+            # checkpoint) continues them exactly.
+            self.register_buffer("sigreg_step", torch.zeros((), dtype=torch.long))
 
     @staticmethod
     def pixel_dim(encoder: VisionTransformer) -> int:
@@ -129,6 +141,13 @@ class IJEPA(nn.Module):
         if self.vc_weight > 0:  # extension (losses.variance_covariance): anti-collapse on image embeddings
             embeddings = global_batch(context.mean(dim=1))  # (B, K, D) -> (B, D), all processes' images
             loss = loss + self.vc_weight * variance_covariance(embeddings)
+        if self.sigreg_weight > 0:  # extension (losses.sigreg): image embeddings ~ isotropic Gaussian
+            embeddings = global_batch(context.mean(dim=1))  # (B, D)
+            generator = torch.Generator().manual_seed(int(self.sigreg_step))
+            directions = random_directions(embeddings.shape[1], self.sigreg_directions, generator)  # (D, M)
+            loss = loss + self.sigreg_weight * sigreg(embeddings, directions)
+            if self.training and torch.is_grad_enabled():
+                self.sigreg_step += 1
         return IJEPAOutput(loss, predictions, targets, context)
 
     @torch.no_grad()

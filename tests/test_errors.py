@@ -36,6 +36,7 @@ BAD_VALUES = [  # (override, what the message must name)
     ("model.image_size=60", "model.image_size=60"), ("model.patch_size=0", "model.patch_size=0"),
     ("model.depth=0", "model.depth=0"), ("model.embed_dim=100", "model.embed_dim=100"),
     ("model.drop_path_rate=1.0", "model.drop_path_rate=1.0"), ("model.vc_weight=-0.1", "model.vc_weight=-0.1"),
+    ("model.sigreg_weight=-1", "model.sigreg_weight=-1"), ("model.sigreg_directions=0", "model.sigreg_directions=0"),
     ("model.predictor_heads=5", "model.predictor_dim=96"), ("model.loss=l3", "model.loss='l3'"),
     ("masks.num_targets=0", "masks.num_targets=0"), ("masks.target_scale=[0.3, 0.1]", "masks.target_scale=[0.3, 0.1]"),
     ("masks.context_scale=[0.5, 1.5]", "masks.context_scale"), ("masks.min_keep=65", "masks.min_keep=65"),

@@ -126,3 +126,50 @@ def test_variance_covariance_extension():
     torch.testing.assert_close(out.loss - base, variance_covariance(out.context.mean(dim=1)), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="vc_weight"):
         small_model(vc_weight=-1.0)
+
+
+def test_sigreg_extension():
+    """SIGReg (losses.sigreg) against the Epps-Pulley statistic's closed form, and in the model."""
+    import math
+
+    from minijepa.losses import random_directions, sigreg
+
+    g = torch.Generator().manual_seed(0)
+    # One direction, written out: B * integral over the real line of |phi_B(t) - e^{-t^2/2}|^2 e^{-t^2/2} dt,
+    # with integral e^{-a t^2 / 2} cos(b t) dt = sqrt(2 pi / a) e^{-b^2 / (2a)}, term by term.
+    x = 0.7 * torch.randn(40, generator=g, dtype=torch.float64)
+    B = x.numel()
+    closed = B * (
+        math.sqrt(2 * math.pi) * torch.exp(-0.5 * (x[:, None] - x[None, :]) ** 2).mean()
+        - 2 * math.sqrt(math.pi) * torch.exp(-x**2 / 4).mean()
+        + math.sqrt(2 * math.pi / 3)
+    )
+    ours = sigreg(x[:, None].float(), torch.ones(1, 1))
+    assert ours.item() == pytest.approx(closed.item(), rel=2e-3)
+    # Standard Gaussian embeddings score low; collapsed ones (all equal) and badly scaled ones score high.
+    directions = random_directions(32, 64, torch.Generator().manual_seed(1))
+    assert torch.allclose(directions.norm(dim=0), torch.ones(64))
+    white = torch.randn(512, 32, generator=g)
+    collapsed = torch.randn(1, 32, generator=g).expand(512, 32)
+    # Under N(0, 1) the statistic's mean is the integral of (1 - e^{-t^2}) e^{-t^2/2}: sqrt(2 pi) - sqrt(2 pi / 3).
+    assert sigreg(white, directions).item() == pytest.approx(math.sqrt(2 * math.pi) - math.sqrt(2 * math.pi / 3), rel=0.3)
+    assert sigreg(collapsed, directions).item() > 50 * sigreg(white, directions).item()
+    assert sigreg(3 * white, directions).item() > 10 * sigreg(white, directions).item()
+    with pytest.raises(ValueError, match="directions"):
+        sigreg(white, torch.ones(5, 3))
+    # In the model: new directions at each training step, from a counter that is part of the state (resume).
+    images, masks = torch.randn(4, 3, 32, 32, generator=g), fixed_masks(4)
+    base = small_model()(images, masks).loss
+    model = small_model(sigreg_weight=0.5)
+    assert "sigreg_step" in model.state_dict() and "sigreg_step" not in small_model().state_dict()
+    first = model(images, masks)
+    expected = sigreg(first.context.mean(dim=1), random_directions(first.context.shape[-1], 64, torch.Generator().manual_seed(0)))
+    torch.testing.assert_close(first.loss - base, 0.5 * expected, rtol=1e-5, atol=1e-6)
+    second = model(images, masks)  # the next step draws other directions
+    assert int(model.sigreg_step) == 2 and second.loss.item() != pytest.approx(first.loss.item(), rel=1e-7)
+    model.eval()
+    with torch.no_grad():
+        model(images, masks)
+    assert int(model.sigreg_step) == 2  # evaluation does not advance it
+    with pytest.raises(ValueError, match="sigreg_weight"):
+        small_model(sigreg_weight=-1.0)
