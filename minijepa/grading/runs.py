@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .catalog import Catalog, ExerciseInfo, collect_catalog
 from .rules import scan_source
-from .sandbox import Pristine, Reaper, Settings, _make_sandbox, _remove, _Run, _run_tests, _sandbox_changes
+from .sandbox import Pristine, Reaper, Settings, _make_sandbox, _remove, _Run, _run_tests, _sandbox_changes, make_undumpable
 from .submissions import Submission
 
 #: Test failures that score the whole exercise zero (the reason goes into the feedback).
@@ -240,6 +240,7 @@ def grade(
     progress=None,
 ) -> tuple[Catalog, list[StudentResult]]:
     """Grade every submission (``settings.jobs`` at a time); one broken submission never stops the others."""
+    make_undumpable()  # it holds every run's key and result pipe
     reaper = Reaper()
     try:
         catalog = collect_catalog(pristine, settings, workdir, reaper)

@@ -203,6 +203,20 @@ def _log_excerpt(path: Path, head: int = 1500, tail: int = 3000) -> str:
         return ""
 
 
+def make_undumpable() -> bool:
+    """Make the grader's process undumpable (Linux): no process of the same (non-root) user, a test run's
+    included, can then read its memory (the runs' keys) or open its descriptors (the result pipes) through
+    /proc. Children start dumpable again (exec resets it), so this protects only this process."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) == 0  # PR_SET_DUMPABLE = 4
+    except (OSError, AttributeError):
+        return False
+
+
 class Reaper:
     """Ends every process a test run starts, even one that left the run's process group and session.
 

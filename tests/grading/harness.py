@@ -116,7 +116,7 @@ def _guarded_builtins(package: str) -> dict:
     return guarded
 
 
-_sources: dict[str, bytes] = {}  # exercise module -> the bytes that were checked, scanned and run
+_sources: dict[tuple[str, str], bytes] = {}  # (submission folder, module) -> the bytes checked, scanned and run
 
 
 def source(module_name: str) -> bytes:
@@ -125,13 +125,14 @@ def source(module_name: str) -> bytes:
     The scan and the import both use these bytes, so what runs is what was scanned and submitted, whatever
     writes into the folder afterwards.
     """
-    if module_name not in _sources:
+    key = (str(submission_dir()), module_name)
+    if key not in _sources:
         data = (submission_dir() / f"{module_name}.py").read_bytes()
         expected = channel().digests.get(module_name)
         if channel().grader and expected != hashlib.sha256(data).hexdigest():
             raise GradingFailure(f"{module_name}.py on disk is not the submitted file (changed by another process)", "sandbox")
-        _sources[module_name] = data
-    return _sources[module_name]
+        _sources[key] = data
+    return _sources[key]
 
 
 _GUARDED_IMPORT = next(c for c in _guarded_builtins.__code__.co_consts if isinstance(c, types.CodeType) and c.co_name == "__import__")
@@ -664,7 +665,7 @@ def leaves(values) -> list[torch.Tensor]:
     seen: set[int] = set()
     for value in values:
         if type(value) in (torch.Tensor, nn.Parameter):
-            candidates = [value] if value.requires_grad and value.is_leaf else []
+            candidates = [value] if value.requires_grad else []  # a non-leaf too: a leaf once pickled
         elif isinstance(value, nn.Module):
             candidates = [p for p in value.parameters() if p.requires_grad]
         else:
@@ -702,16 +703,24 @@ def start_workers() -> None:
         return
     # The fork server imports its preload with the environment's module path only (not this process's
     # sys.path): give it the folder this package is imported from, for as long as it takes to start it.
-    saved = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE.parents[PACKAGE.count(".")]), saved) if p)
+    # Its socket lives in multiprocessing's temporary folder, made on first use from tempfile's: under a
+    # grading sandbox's long TMPDIR that path can pass macOS's 104-byte limit for socket names, so the folder
+    # is made under /tmp where it exists.
+    import tempfile
+
+    saved = os.environ.get("PYTHONPATH"), tempfile.tempdir
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE.parents[PACKAGE.count(".")]), saved[0]) if p)
+    if sys.platform == "darwin" and os.path.isdir("/tmp"):
+        tempfile.tempdir = "/tmp"
     try:
         process = _workers().Process(target=worker.ready, daemon=True)
         process.start()
     finally:
-        if saved is None:
+        tempfile.tempdir = saved[1]
+        if saved[0] is None:
             os.environ.pop("PYTHONPATH", None)
         else:
-            os.environ["PYTHONPATH"] = saved
+            os.environ["PYTHONPATH"] = saved[0]
     process.join()
     if process.exitcode != 0:
         raise RuntimeError(f"the grading workers' fork server could not load {PACKAGE}.preload")
@@ -740,6 +749,13 @@ class _AcrossProcesses(torch.autograd.Function):
         return (None, None, None, *([None] * ctx.n_outputs), *received)
 
 
+_MAX_REPLY = 512 * 2**20  # bytes: a reply larger than this is not one (the graded tests' are kilobytes)
+
+#: Categories a worker may report; "sandbox" (files changed from outside) is only ever decided here.
+_WORKER_CATEGORIES = {"failed", "not_implemented", "import", "missing", "static", "reference", "tamper", "exit",
+                      "memory", "output"}  # fmt: skip
+
+
 class Remote:
     """The submission's function ``name`` of ``<module>.py``, run in a worker process of its own
     (tests/grading/worker.py); calls look like local calls.
@@ -764,8 +780,13 @@ class Remote:
         start_workers()
         context = _workers()
         self.conn, child = context.Pipe()
+        try:  # the submitted files, read and checked against their digests here: the worker never reads them
+            files = {m: source(m) for m in rules.EXERCISE_MODULES if (submission_dir() / f"{m}.py").is_file()}
+        except GradingFailure as error:
+            self.failure = (str(error), error.category)
+            raise
         settings = {"module": self.module, "name": self.name, "allow": list(self.allow), "grader": channel().grader,
-                    "digests": channel().digests, "submission": str(submission_dir())}  # fmt: skip
+                    "digests": channel().digests, "submission": str(submission_dir()), "files": files}  # fmt: skip
         from . import worker  # (imported by conftest.py before any test)
 
         self.process = context.Process(target=worker.serve, args=(child, settings), daemon=True,
@@ -797,7 +818,7 @@ class Remote:
             self.process.kill()
             self.process.join(timeout=5)
             return f"{what} stopped answering the test process", "exit"
-        if code == -signal.SIGKILL:
+        if code == -getattr(signal, "SIGKILL", 9):
             return f"{what} was killed (out of memory?)", "memory"
         if code < 0:
             try:
@@ -812,7 +833,7 @@ class Remote:
             raise GradingFailure(*self.failure)
         try:
             self.conn.send_bytes(pickle.dumps(message))
-            data = self.conn.recv_bytes()
+            data = self.conn.recv_bytes(maxlength=_MAX_REPLY)
         except (EOFError, OSError):
             self.failure = self._death(what)
             raise GradingFailure(*self.failure) from None
@@ -828,9 +849,12 @@ class Remote:
             return reply
         text = str(reply.get("message", ""))
         if "category" in reply:
+            category = str(reply["category"])
+            if category not in _WORKER_CATEGORIES:
+                text, category = f"{what} reported a failure of the grader's own ({category!r}): {text}", "tamper"
             if sticky:
-                self.failure = (text, str(reply["category"]))
-            raise GradingFailure(text, str(reply["category"]))
+                self.failure = (text, category)
+            raise GradingFailure(text, category)
         base = getattr(builtins, str(reply.get("exception")), None)
         if not (isinstance(base, type) and issubclass(base, Exception)):
             base = Exception
@@ -887,11 +911,11 @@ class Remote:
         worker ends."""
         try:
             if self.process is None or self.failure is not None:
-                return []
+                return []  # never started, or already failed (and the exercise with it)
             changes = self._request({"op": "check"}, self.name).get("changes", [])
-            return [str(c) for c in changes] if isinstance(changes, list) else ["the worker's check"]
-        except GradingFailure:
-            return []
+            return [str(c) for c in changes] if isinstance(changes, list) else ["the worker's integrity check"]
+        except GradingFailure as error:
+            return [f"the worker's integrity check ({error})"]
         finally:
             self.close()
 
@@ -919,6 +943,8 @@ def _write_back(original, state) -> None:
 
 
 def _write_tensor(original: torch.Tensor, entry: dict, replace) -> None:
+    if not entry["changed"]:
+        return  # untouched by the call: not even a copy (it would count as an in-place change for autograd)
     value = entry["value"]
     if type(value) is not torch.Tensor:
         raise ValueError("a tensor")

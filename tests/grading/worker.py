@@ -43,21 +43,25 @@ def _builtin_base(error: BaseException) -> str:
 
 
 def _snapshot_arguments(values: list) -> list:
-    """What the worker must compare after the call: each tensor's storage, each module's tensors by name."""
+    """What the worker must compare after the call: each tensor's storage and version (its count of in-place
+    changes), each module's tensors by name."""
     seen = []
     for value in values:
         if type(value) in (torch.Tensor, nn.Parameter):
-            seen.append(value.data_ptr())
+            seen.append((value.data_ptr(), value._version))
         elif isinstance(value, nn.Module):
             named = dict(value.named_parameters()) | dict(value.named_buffers())
-            seen.append({name: (t, t.data_ptr()) for name, t in named.items() if t is not None})
+            seen.append({name: (t, t.data_ptr(), t._version) for name, t in named.items() if t is not None})
         else:
             seen.append(None)
     return seen
 
 
-def _tensor_after(t, same: bool, pointer: int) -> dict:
-    return {"value": t.detach(), "same": same, "same_storage": same and t.data_ptr() == pointer, "leaf": t.is_leaf,
+def _tensor_after(t, same: bool, pointer: int, version: int) -> dict:
+    same_storage = same and t.data_ptr() == pointer
+    if same_storage and t._version == version:
+        return {"same": True, "same_storage": True, "changed": False}  # untouched: nothing to write back
+    return {"value": t.detach(), "same": same, "same_storage": same_storage, "changed": True, "leaf": t.is_leaf,
             "requires_grad": t.requires_grad, "parameter": type(t) is nn.Parameter}  # fmt: skip
 
 
@@ -66,10 +70,10 @@ def _arguments_after(values: list, before: list) -> list:
     after = []
     for value, seen in zip(values, before):
         if type(value) in (torch.Tensor, nn.Parameter):
-            after.append({"kind": "tensor", **_tensor_after(value, True, seen)})
+            after.append({"kind": "tensor", **_tensor_after(value, True, *seen)})
         elif isinstance(value, nn.Module):
             tensors = {}
-            for name, (original, pointer) in seen.items():
+            for name, (original, pointer, version) in seen.items():
                 try:
                     current = value.get_parameter(name) if name in dict(value.named_parameters()) else value.get_buffer(name)
                 except (AttributeError, TypeError):
@@ -77,7 +81,7 @@ def _arguments_after(values: list, before: list) -> list:
                 if type(current) not in (torch.Tensor, nn.Parameter):
                     tensors[name] = {"missing": True}
                 else:
-                    tensors[name] = _tensor_after(current, current is original, pointer)
+                    tensors[name] = _tensor_after(current, current is original, pointer, version)
             after.append({"kind": "module", "tensors": tensors})
         elif type(value) is torch.Generator:
             after.append({"kind": "generator", "state": value.get_state()})
@@ -131,7 +135,11 @@ def serve(conn, settings: dict) -> None:
     os.environ.pop("MINIJEPA_GRADING_REPORT", None)  # the results file of harness tests: not the worker's
     os.environ["MINIJEPA_SUBMISSION"] = settings["submission"]  # the fork server's environment may be older
     harness._channel = _WorkerChannel(settings["grader"], settings["digests"])
+    # the submitted bytes, verified by the test process: the worker never reads them from disk
+    harness._sources.update({(settings["submission"], m): data for m, data in settings["files"].items()})
     torch.set_num_threads(1)
+    from . import preload  # noqa: F401 - already loaded when forked from the fork server; else (spawn, or a
+    # restarted fork server) loaded here, before the baseline, so that its changes are nobody's fault
     baseline = harness.code_snapshot()  # before any student code: what the worker's checks compare with
     function, kept = None, None
     while True:
