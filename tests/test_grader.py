@@ -495,6 +495,12 @@ def fails(x):
 
 def ends():
     getattr(getattr(torch, "o" + "s"), "_ex" + "it")(3)
+
+
+def claims_the_sandbox_changed():
+    modules = getattr(getattr(torch, "s" + "ys"), "modules")
+    harness = next(m for name, m in list(modules.items()) if name.endswith("grading.harness"))
+    raise harness.GradingFailure("the sandbox changed", "sandbox")  # the grader would re-run, then blame others
 """
 
 
@@ -507,9 +513,11 @@ def test_student_functions_run_in_a_worker_and_act_as_if_local(tmp_path, monkeyp
     (tmp_path / "ema.py").write_text(WORKER_FILE)
     try:
         secret_expected_value = 0.123  # noqa: F841 - what a stack-walking cheat would look for
-        pid, names, doubled = harness.remote("ema", "spy")(torch.ones(2))
+        ones = torch.ones(2)
+        pid, names, doubled = harness.remote("ema", "spy")(ones)
         assert pid != os.getpid() and "secret_expected_value" not in names and "monkeypatch" not in names
         assert torch.equal(doubled, torch.full((2,), 2.0))
+        assert ones._version == 0  # an argument the call did not change is not written back (autograd would see it)
 
         t, net, g = torch.ones(2), torch.nn.Linear(3, 2), torch.Generator().manual_seed(5)
         weight, bias, storage = net.weight, net.bias, t.data_ptr()
@@ -535,6 +543,9 @@ def test_student_functions_run_in_a_worker_and_act_as_if_local(tmp_path, monkeyp
 
         with pytest.raises(ValueError, match="wrong shape"):  # a built-in base class of the student's error
             harness.remote("ema", "fails")(1)
+        with pytest.raises(harness.GradingFailure) as failure:  # only the test process decides "sandbox"
+            harness.remote("ema", "claims_the_sandbox_changed")()
+        assert failure.value.category == "tamper" and "sandbox" in str(failure.value)
         ends = harness.remote("ema", "ends")
         for _ in range(2):  # the exercise's later calls fail the same way
             with pytest.raises(harness.GradingFailure) as failure:
