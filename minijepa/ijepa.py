@@ -138,11 +138,11 @@ class IJEPA(nn.Module):
         context = self.context_encoder(images, keep=masks.context)  # (B, K, D)
         predictions = self.predictor(context, masks.context, masks.targets)  # (B, M, T, D)
         loss = ijepa_loss(predictions, targets, self.loss_kind)
-        if self.vc_weight > 0:  # extension (losses.variance_covariance): anti-collapse on image embeddings
+        if self.vc_weight > 0 or self.sigreg_weight > 0:  # the extensions' image embeddings, gathered once
             embeddings = global_batch(context.mean(dim=1))  # (B, K, D) -> (B, D), all processes' images
+        if self.vc_weight > 0:  # extension (losses.variance_covariance): anti-collapse on image embeddings
             loss = loss + self.vc_weight * variance_covariance(embeddings)
         if self.sigreg_weight > 0:  # extension (losses.sigreg): image embeddings ~ isotropic Gaussian
-            embeddings = global_batch(context.mean(dim=1))  # (B, D)
             generator = torch.Generator().manual_seed(int(self.sigreg_step))
             directions = random_directions(embeddings.shape[1], self.sigreg_directions, generator)  # (D, M)
             loss = loss + self.sigreg_weight * sigreg(embeddings, directions)
